@@ -20,7 +20,7 @@ inline constexpr char kLeaseMetadataKey[] = "containerd-lease";
 
 struct CallContext {
   // Namespace of the call; empty when the caller sent none (services that need one reply
-  // InvalidArgument, as containerd does for a missing namespace).
+  // FailedPrecondition "namespace is required", as containerd 1.6 does).
   std::string ns;
   // Lease id from `containerd-lease`; empty when the call carries no lease.
   std::string lease;
