@@ -6,10 +6,14 @@
 # `digest_test` in lib/digest is `lib_digest_digest_test`. Bazel names the same targets
 # `//lib/digest`, `//lib/server:config`, `//lib/digest:digest_test`.
 
-set(BERTH_WARNINGS -Wall -Wextra -Wno-unused-parameter)
+# Compile options for berth's own targets: warnings, and sanitizers when enabled.
+set(BERTH_COPTS -Wall -Wextra -Wno-unused-parameter)
 if(BERTH_WERROR)
-  list(APPEND BERTH_WARNINGS -Werror)
+  list(APPEND BERTH_COPTS -Werror)
 endif()
+# BERTH_SANITIZE_FLAGS is set by the top-level CMakeLists.txt when BERTH_SANITIZE is on.
+list(APPEND BERTH_COPTS ${BERTH_SANITIZE_FLAGS})
+set(BERTH_WARNINGS ${BERTH_COPTS})  # older name, kept for targets defined by hand
 
 function(berth_target_name out name)
   file(RELATIVE_PATH rel ${PROJECT_SOURCE_DIR} ${CMAKE_CURRENT_SOURCE_DIR})
@@ -30,7 +34,7 @@ function(berth_cc_library name)
     add_library(${target} ${A_SRCS} ${A_HDRS})
     target_include_directories(${target} PUBLIC ${PROJECT_SOURCE_DIR})
     target_link_libraries(${target} PUBLIC ${A_DEPS})
-    target_compile_options(${target} PRIVATE ${BERTH_WARNINGS})
+    target_compile_options(${target} PRIVATE ${BERTH_COPTS})
   else()
     add_library(${target} INTERFACE ${A_HDRS})
     target_include_directories(${target} INTERFACE ${PROJECT_SOURCE_DIR})
@@ -44,7 +48,7 @@ function(berth_cc_binary name)
   add_executable(${name} ${A_SRCS})
   target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR})
   target_link_libraries(${name} PRIVATE ${A_DEPS})
-  target_compile_options(${name} PRIVATE ${BERTH_WARNINGS})
+  target_compile_options(${name} PRIVATE ${BERTH_COPTS})
   set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${BERTH_BIN_DIR})
 endfunction()
 
@@ -60,7 +64,7 @@ function(berth_cc_test name)
   add_executable(${target} ${A_SRCS})
   target_include_directories(${target} PRIVATE ${PROJECT_SOURCE_DIR})
   target_link_libraries(${target} PRIVATE ${A_DEPS} GTest::gtest GTest::gmock GTest::gtest_main)
-  target_compile_options(${target} PRIVATE ${BERTH_WARNINGS})
+  target_compile_options(${target} PRIVATE ${BERTH_COPTS})
   set_target_properties(${target} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${BERTH_TEST_BIN_DIR})
   add_test(NAME ${target} COMMAND ${target})
   if(NOT A_TIMEOUT)
