@@ -97,8 +97,21 @@ absl::StatusOr<std::unique_ptr<Backend>> Backend::Create(BackendConfig config,
 }
 
 const std::shared_ptr<grpc::Channel>& Backend::Pick(bool read) {
-  if (!read || channels_.size() == 1) return channels_[0];
-  return channels_[next_.fetch_add(1, std::memory_order_relaxed) % channels_.size()];
+  const size_t n = channels_.size();
+  if (!read || n == 1) return channels_[0];
+  // Round robin over the addresses that are up: a replica that the health checker saw down,
+  // or whose channel is failing to connect, is skipped so that reads do not fail while
+  // another instance could answer them. When none is up, plain round robin (the calls fail
+  // with Unavailable, and the attempts let the channels reconnect).
+  const uint64_t down = down_.load(std::memory_order_relaxed);
+  const uint64_t start = next_.fetch_add(1, std::memory_order_relaxed);
+  for (size_t k = 0; k < n; ++k) {
+    const size_t i = (start + k) % n;
+    if (i < 64 && (down >> i) & 1) continue;
+    if (channels_[i]->GetState(false) == GRPC_CHANNEL_TRANSIENT_FAILURE) continue;
+    return channels_[i];
+  }
+  return channels_[start % n];
 }
 
 bool Backend::IsRead(std::string_view service, std::string_view method) const {
@@ -118,6 +131,14 @@ absl::Status Backend::Health(size_t i) const {
 bool Backend::SetHealth(size_t i, absl::Status status) {
   std::lock_guard<std::mutex> lock(mu_);
   const bool changed = health_.at(i).ok() != status.ok();
+  if (i < 64) {
+    const uint64_t bit = uint64_t{1} << i;
+    if (status.ok()) {
+      down_.fetch_and(~bit, std::memory_order_relaxed);
+    } else {
+      down_.fetch_or(bit, std::memory_order_relaxed);
+    }
+  }
   health_[i] = std::move(status);
   return changed;
 }

@@ -62,7 +62,8 @@ class Backend {
   const std::string& name() const { return config_.name; }
 
   // The channel for one call: the primary for writes, the next address round robin for
-  // reads.
+  // reads, skipping addresses that are down (last health check failed, or the channel is in
+  // TRANSIENT_FAILURE) while another is up.
   const std::shared_ptr<grpc::Channel>& Pick(bool read);
   const std::shared_ptr<grpc::Channel>& primary() const { return channels_[0]; }
 
@@ -90,6 +91,7 @@ class Backend {
   std::set<std::string, std::less<>> read_any_;        // "Info"
   std::set<std::string, std::less<>> read_qualified_;  // "pkg.Service/Info"
   std::atomic<uint64_t> next_{0};
+  std::atomic<uint64_t> down_{0};  // bit i: address i failed its last health check (i < 64)
   mutable std::mutex mu_;
   std::vector<absl::Status> health_;  // guarded by mu_
 };

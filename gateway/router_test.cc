@@ -66,6 +66,36 @@ TEST(RouterTest, ReadsRoundRobinWritesToPrimary) {
   EXPECT_EQ(b.Pick(true), first);
 }
 
+TEST(RouterTest, ReadsSkipAddressesThatAreDown) {
+  testing::TempDir dir("gwrouter");
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Router> router, Router::Create(TwoBackends(dir.path())));
+  Backend& b = *router->backends()[0];
+  b.SetHealth(1, absl::UnavailableError("replica down"));
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(b.Pick(true), b.channel(0)) << i;
+  b.SetHealth(1, absl::OkStatus());
+  b.SetHealth(0, absl::UnavailableError("primary down"));
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(b.Pick(true), b.channel(1)) << i;
+  EXPECT_EQ(b.Pick(false), b.channel(0));  // writes go to the primary regardless
+  // Everything down: reads still go somewhere (and fail there with Unavailable).
+  b.SetHealth(1, absl::UnavailableError("replica down"));
+  const auto first = b.Pick(true);
+  EXPECT_NE(b.Pick(true), first);
+}
+
+TEST(RouterTest, ReadsSkipAChannelThatCannotConnect) {
+  testing::TempDir dir("gwrouter");
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<Router> router, Router::Create(TwoBackends(dir.path())));
+  Backend& b = *router->backends()[0];
+  // Nothing listens on either socket: once channel 1 has tried and failed, reads avoid it
+  // while channel 0 has not failed yet.
+  b.channel(1)->GetState(true);
+  ASSERT_TRUE(testing::WaitFor([&] {
+    return b.channel(1)->GetState(false) == GRPC_CHANNEL_TRANSIENT_FAILURE;
+  }));
+  ASSERT_NE(b.channel(0)->GetState(false), GRPC_CHANNEL_TRANSIENT_FAILURE);
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(b.Pick(true), b.channel(0)) << i;
+}
+
 TEST(RouterTest, DuplicateServiceRefused) {
   GatewayConfig c = TwoBackends("/tmp");
   c.backends[1].services.push_back("containerd.services.content.v1.Content");

@@ -384,6 +384,39 @@ TEST_P(OneBackendTest, ClientCancelCancelsBackendCall) {
   EXPECT_TRUE(WaitFor([&] { return fake().cancelled_calls() == 1; }));
 }
 
+// A unary call that ends before its request message arrived (the client half-closes or goes
+// away first; ctr cancels its pull-progress Content.Info calls so) fails alone. It used to be
+// forwarded as a send with no message, which gRPC answers by aborting the whole gateway.
+TEST_P(OneBackendTest, UnaryCallWithoutRequestMessageFailsAlone) {
+  grpc::GenericStub generic(channel_);
+  grpc::CompletionQueue cq;
+  grpc::ClientContext ctx;
+  std::unique_ptr<grpc::GenericClientAsyncReaderWriter> call =
+      generic.PrepareCall(&ctx, "/containerd.services.content.v1.Content/Info", &cq);
+  void* tag = nullptr;
+  bool ok = false;
+  call->StartCall(reinterpret_cast<void*>(1));
+  ASSERT_TRUE(cq.Next(&tag, &ok));
+  call->WritesDone(reinterpret_cast<void*>(2));
+  ASSERT_TRUE(cq.Next(&tag, &ok));
+  grpc::Status status;
+  call->Finish(&status, reinterpret_cast<void*>(3));
+  ASSERT_TRUE(cq.Next(&tag, &ok));
+  EXPECT_EQ(tag, reinterpret_cast<void*>(3));
+  EXPECT_FALSE(status.ok());
+  cq.Shutdown();
+  while (cq.Next(&tag, &ok)) {
+  }
+  // The gateway still serves.
+  grpc::ClientContext ctx2;
+  content::InfoRequest req;
+  req.set_digest("sha256:abc");
+  content::InfoResponse resp;
+  grpc::Status s = stub_->Info(&ctx2, req, &resp);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(resp.info().digest(), "sha256:abc");
+}
+
 TEST_P(OneBackendTest, ClientCancelMidStreamCancelsBackendStream) {
   grpc::ClientContext ctx;
   auto stream = stub_->Write(&ctx);

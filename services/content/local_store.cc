@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -40,8 +41,21 @@ absl::Status CheckNamespace(const CallContext& ctx) {
   return Annotate(identifiers::Validate(ctx.ns), "namespace validation");
 }
 
+// Lease ids are looser than identifiers, with the gateway's rule (gateway/rocks_stores.cc
+// ValidateLeaseId): containerd's client makes them as `<nanoseconds>-<4 base64url chars>`,
+// which may end in '-' or '_' or hold two separators in a row (about one `ctr images pull` in
+// twelve failed here before). 1..76 characters of [A-Za-z0-9._-]; '/' stays refused since the
+// id is a key component.
 absl::Status CheckLease(const std::string& lease) {
-  return Annotate(identifiers::Validate(lease), "lease validation");
+  bool ok = !lease.empty() && lease.size() <= identifiers::kMaxLength;
+  for (char c : lease) {
+    ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-');
+  }
+  if (!ok) {
+    return InvalidArgumentError(fmt::format(
+        "lease validation: lease id {:?} must be 1 to 76 characters of [A-Za-z0-9._-]", lease));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status CheckRef(const std::string& ref) {
@@ -125,6 +139,52 @@ std::optional<std::string> StatusField(const IngestStatus& status,
     return status.expected.ToString();
   }
   return std::nullopt;
+}
+
+// What an ingest directory says besides ref and namespace: declared total and digest, start
+// and update times (the data file's mtime counts as an update).
+struct IngestFiles {
+  Time started_at;
+  Time updated_at;
+  int64_t total = 0;
+  digest::Digest expected;
+};
+
+IngestFiles ReadIngestFiles(const std::string& path, const struct stat& data_st) {
+  IngestFiles out;
+  Time mtime = internal::FromUnixNanos(static_cast<int64_t>(data_st.st_mtim.tv_sec) * 1000000000 +
+                                       data_st.st_mtim.tv_nsec);
+  auto read_time = [&](const char* file) -> std::optional<Time> {
+    absl::StatusOr<std::string> text = internal::ReadFile(path + "/" + file);
+    if (!text.ok()) return std::nullopt;
+    return internal::ParseTime(*text);
+  };
+  out.started_at = read_time(schema::kStartedAtFile).value_or(mtime);
+  out.updated_at = std::max(read_time(schema::kUpdatedAtFile).value_or(mtime), mtime);
+  if (absl::StatusOr<std::string> total = internal::ReadFile(path + "/" + schema::kTotalFile);
+      total.ok()) {
+    out.total = std::max<int64_t>(0, std::strtoll(total->c_str(), nullptr, 10));
+  }
+  if (absl::StatusOr<std::string> expected = internal::ReadFile(path + "/" + schema::kExpectedFile);
+      expected.ok()) {
+    if (absl::StatusOr<digest::Digest> d = digest::Digest::Parse(*expected); d.ok()) {
+      out.expected = *d;
+    }
+  }
+  return out;
+}
+
+// Lists the entries of a directory but "." and "..".
+absl::StatusOr<std::vector<std::string>> ListDir(const std::string& path) {
+  DIR* dir = ::opendir(path.c_str());
+  if (dir == nullptr) return ErrnoToStatus("opendir", path, errno);
+  std::vector<std::string> names;
+  while (struct dirent* entry = ::readdir(dir)) {
+    std::string name = entry->d_name;
+    if (name != "." && name != "..") names.push_back(std::move(name));
+  }
+  ::closedir(dir);
+  return names;
 }
 
 }  // namespace
@@ -468,6 +528,10 @@ absl::StatusOr<std::unique_ptr<LocalStore>> LocalStore::Open(LocalStoreOptions o
         fmt::format("content store root {}: must be an absolute path", Quote(options.root)));
   }
   while (options.root.size() > 1 && options.root.back() == '/') options.root.pop_back();
+  if (options.read_only && options.secondary_dir.empty()) {
+    return InvalidArgumentError(fmt::format(
+        "content store root {}: a read-only store needs a secondary_dir", Quote(options.root)));
+  }
   if (options.metadata_dir.empty()) options.metadata_dir = options.root + "/" + schema::kMetaDir;
   std::unique_ptr<LocalStore> s(new LocalStore(std::move(options)));
   RETURN_IF_ERROR(s->Init());
@@ -475,6 +539,7 @@ absl::StatusOr<std::unique_ptr<LocalStore>> LocalStore::Open(LocalStoreOptions o
 }
 
 absl::Status LocalStore::Init() {
+  if (options_.read_only) return InitReadOnly();
   const std::string& root = options_.root;
   // Create the root and its parents.
   for (size_t pos = 1; pos != std::string::npos;) {
@@ -495,16 +560,109 @@ absl::Status LocalStore::Init() {
   return absl::OkStatus();
 }
 
+absl::Status LocalStore::InitReadOnly() {
+  for (const std::string& dir : {options_.root, options_.root + "/" + schema::kBlobsDir,
+                                 options_.root + "/" + schema::kIngestDir}) {
+    struct stat st;
+    if (::stat(dir.c_str(), &st) != 0) return ErrnoToStatus("open read-only store", dir, errno);
+    if (!S_ISDIR(st.st_mode)) {
+      return FailedPreconditionError(
+          fmt::format("open read-only store \"{}\": not a directory", dir));
+    }
+  }
+  const std::string& secondary = options_.secondary_dir;
+  for (size_t pos = 1; pos != std::string::npos;) {
+    pos = secondary.find('/', pos + 1);
+    RETURN_IF_ERROR(internal::MakeDir(secondary.substr(0, pos), 0700));
+  }
+  store::Options db_options;
+  db_options.schema_version = schema::kSchemaVersion;
+  ASSIGN_OR_RETURN(db_, store::Store::OpenSecondary(options_.metadata_dir, secondary, db_options));
+  if (options_.catch_up_interval.count() > 0) {
+    expirer_ = std::thread(&LocalStore::CatchUpLoop, this);
+  }
+  log::Info("opened read-only root={:?} primary={:?}", options_.root, options_.primary);
+  return absl::OkStatus();
+}
+
+absl::Status LocalStore::CatchUp() {
+  if (!options_.read_only) {
+    return FailedPreconditionError(
+        fmt::format("catch up {}: not a read-only store", Quote(options_.root)));
+  }
+  return db_->CatchUp();
+}
+
+void LocalStore::CatchUpLoop() {
+  bool failing = false;
+  std::unique_lock<std::mutex> lock(expiry_mu_);
+  while (!expiry_cv_.wait_for(lock, options_.catch_up_interval, [&] { return stopping_; })) {
+    lock.unlock();
+    absl::Status s = db_->CatchUp();
+    if (!s.ok() && !failing) {
+      log::Warn("cannot catch up with the primary error={:?}", s.ToString());
+    } else if (s.ok() && failing) {
+      log::Info("catching up with the primary again");
+    }
+    failing = !s.ok();
+    lock.lock();
+  }
+}
+
+absl::Status LocalStore::CheckWritable(std::string_view op) const {
+  if (!options_.read_only) return absl::OkStatus();
+  return FailedPreconditionError(
+      fmt::format("{}: content store {} is a read replica; writes go to the primary{}", op,
+                  Quote(options_.root),
+                  options_.primary.empty() ? std::string() : " " + Quote(options_.primary)));
+}
+
+absl::StatusOr<std::vector<std::pair<std::string, IngestStatus>>> LocalStore::ReadIngestDirs(
+    const std::string& ns, const std::string& id) {
+  const std::string ingest_root = options_.root + "/" + schema::kIngestDir;
+  std::vector<std::string> names;
+  if (!id.empty()) {
+    names.push_back(id);
+  } else {
+    ASSIGN_OR_RETURN(names, ListDir(ingest_root));
+  }
+  std::vector<std::pair<std::string, IngestStatus>> out;
+  bool caught_up = false;
+  for (const std::string& name : names) {
+    const std::string path = ingest_root + "/" + name;
+    // The primary may commit or abort the ingest meanwhile: what cannot be read is gone.
+    absl::StatusOr<std::string> ingest_ns = internal::ReadFile(path + "/" + schema::kNamespaceFile);
+    if (!ingest_ns.ok() || (!ns.empty() && *ingest_ns != ns)) continue;
+    absl::StatusOr<std::string> ref = internal::ReadFile(path + "/" + schema::kRefFile);
+    if (!ref.ok() || ref->empty() || schema::IngestId(*ingest_ns, *ref) != name) continue;
+    struct stat data_st;
+    if (::stat((path + "/" + schema::kDataFile).c_str(), &data_st) != 0) continue;
+    IngestFiles files = ReadIngestFiles(path, data_st);
+    IngestStatus st;
+    st.ref = *ref;
+    st.offset = data_st.st_size;
+    st.total = files.total;
+    st.expected = files.expected;
+    st.started_at = files.started_at;
+    st.updated_at = files.updated_at;
+    if (st.offset == 0 && st.total > 0 && !st.expected.empty()) {
+      // Possibly a shared ingest (complete from the start): only its record says so.
+      if (!caught_up) {
+        caught_up = true;
+        db_->CatchUp().IgnoreError();
+      }
+      absl::StatusOr<std::string> value = db_->Get(schema::IngestKey(name));
+      IngestRecord record;
+      if (value.ok() && record.ParseFromString(*value) && record.shared()) st.offset = st.total;
+    }
+    out.emplace_back(*ingest_ns, std::move(st));
+  }
+  return out;
+}
+
 absl::Status LocalStore::ReconcileIngests() {
   const std::string ingest_root = options_.root + "/" + schema::kIngestDir;
-  DIR* dir = ::opendir(ingest_root.c_str());
-  if (dir == nullptr) return ErrnoToStatus("opendir", ingest_root, errno);
-  std::vector<std::string> names;
-  while (struct dirent* entry = ::readdir(dir)) {
-    std::string name = entry->d_name;
-    if (name != "." && name != "..") names.push_back(std::move(name));
-  }
-  ::closedir(dir);
+  ASSIGN_OR_RETURN(std::vector<std::string> names, ListDir(ingest_root));
 
   for (const std::string& name : names) {
     const std::string path = ingest_root + "/" + name;
@@ -550,27 +708,11 @@ absl::Status LocalStore::ReconcileIngests() {
       ::stat(data.c_str(), &data_st);
     }
     ingest->size = data_st.st_size;
-    Time mtime = internal::FromUnixNanos(static_cast<int64_t>(data_st.st_mtim.tv_sec) * 1000000000 +
-                                         data_st.st_mtim.tv_nsec);
-    auto read_time = [&](const char* file) -> std::optional<Time> {
-      absl::StatusOr<std::string> text = internal::ReadFile(path + "/" + file);
-      if (!text.ok()) return std::nullopt;
-      return internal::ParseTime(*text);
-    };
-    ingest->started_at = read_time(schema::kStartedAtFile).value_or(mtime);
-    ingest->updated_at = std::max(read_time(schema::kUpdatedAtFile).value_or(mtime), mtime);
-    if (absl::StatusOr<std::string> total = internal::ReadFile(path + "/" + schema::kTotalFile);
-        total.ok()) {
-      ingest->total = std::strtoll(total->c_str(), nullptr, 10);
-      if (ingest->total < 0) ingest->total = 0;
-    }
-    if (absl::StatusOr<std::string> expected =
-            internal::ReadFile(path + "/" + schema::kExpectedFile);
-        expected.ok()) {
-      if (absl::StatusOr<digest::Digest> d = digest::Digest::Parse(*expected); d.ok()) {
-        ingest->expected = *d;
-      }
-    }
+    IngestFiles files = ReadIngestFiles(path, data_st);
+    ingest->started_at = files.started_at;
+    ingest->updated_at = files.updated_at;
+    ingest->total = files.total;
+    ingest->expected = files.expected;
     ingests_[name] = std::move(ingest);
   }
 
@@ -589,7 +731,7 @@ absl::Status LocalStore::ReconcileIngests() {
       batch.Delete(key);
       if (identifiers::Validate(record.namespace_()).ok()) {
         for (const std::string& lease : record.leases()) {
-          if (identifiers::Validate(lease).ok()) {
+          if (CheckLease(lease).ok()) {
             batch.Delete(schema::LeaseIngestKey(record.namespace_(), lease, id));
           }
         }
@@ -679,6 +821,7 @@ void LocalStore::ExpireLoop() {
 }
 
 int LocalStore::ExpireIngests(Time now) {
+  if (options_.read_only) return 0;
   std::vector<std::shared_ptr<Ingest>> expired;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -735,6 +878,11 @@ absl::StatusOr<content::Info> LocalStore::Info(const CallContext& ctx, const dig
   RETURN_IF_ERROR(CheckNamespace(ctx));
   const std::string key = schema::BlobKey(ctx.ns, d);
   absl::StatusOr<std::string> value = db_->Get(key);
+  if (IsNotFound(value.status()) && options_.read_only) {
+    // Perhaps committed on the primary since the last catch-up.
+    RETURN_IF_ERROR(db_->CatchUp());
+    value = db_->Get(key);
+  }
   if (IsNotFound(value.status())) return NotFoundError(NotFoundMessage(d));
   if (!value.ok()) return value.status();
   ASSIGN_OR_RETURN(BlobRecord record, ParseBlobRecord(key, *value));
@@ -744,6 +892,7 @@ absl::StatusOr<content::Info> LocalStore::Info(const CallContext& ctx, const dig
 absl::StatusOr<content::Info> LocalStore::Update(const CallContext& ctx, const content::Info& info,
                                                  const std::vector<std::string>& fieldpaths) {
   RETURN_IF_ERROR(CheckNamespace(ctx));
+  RETURN_IF_ERROR(CheckWritable("update"));
   if (info.digest.empty()) return InvalidArgumentError("update: digest must be set");
   std::lock_guard<std::mutex> lock(DigestLock(info.digest));
   const std::string key = schema::BlobKey(ctx.ns, info.digest);
@@ -785,6 +934,7 @@ absl::Status LocalStore::Walk(const CallContext& ctx, const std::vector<std::str
                               const std::function<absl::Status(const content::Info&)>& fn) {
   RETURN_IF_ERROR(CheckNamespace(ctx));
   ASSIGN_OR_RETURN(filters::Filter filter, filters::ParseAll(filters));
+  if (options_.read_only) RETURN_IF_ERROR(db_->CatchUp());
   const std::string prefix = schema::BlobPrefix(ctx.ns);
   absl::Status result;
   RETURN_IF_ERROR(db_->Scan(prefix, [&](std::string_view key, std::string_view value) {
@@ -820,6 +970,7 @@ bool LocalStore::SharedIngestHolds(const digest::Digest& d) const {
 
 absl::Status LocalStore::Delete(const CallContext& ctx, const digest::Digest& d) {
   RETURN_IF_ERROR(CheckNamespace(ctx));
+  RETURN_IF_ERROR(CheckWritable("delete"));
   std::lock_guard<std::mutex> lock(DigestLock(d));
   const std::string key = schema::BlobKey(ctx.ns, d);
   absl::StatusOr<std::string> value = db_->Get(key);
@@ -855,6 +1006,14 @@ absl::StatusOr<std::unique_ptr<ReaderAt>> LocalStore::OpenReader(const CallConte
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     int err = errno;
+    if (err == ENOENT && options_.read_only) {
+      // Deleted on the primary since the last catch-up: catch up and look again.
+      RETURN_IF_ERROR(db_->CatchUp());
+      const std::string key = schema::BlobKey(ctx.ns, d);
+      absl::StatusOr<std::string> value = db_->Get(key);
+      if (IsNotFound(value.status())) return NotFoundError(NotFoundMessage(d));
+      if (!value.ok()) return value.status();
+    }
     if (err == ENOENT) {
       log::Error("blob record without file digest={} path={:?}", d.ToString(), path);
       return NotFoundError(fmt::format("{} (blob file missing)", NotFoundMessage(d)));
@@ -876,6 +1035,11 @@ absl::StatusOr<std::unique_ptr<ReaderAt>> LocalStore::OpenReader(const CallConte
 absl::StatusOr<IngestStatus> LocalStore::Status(const CallContext& ctx, const std::string& ref) {
   RETURN_IF_ERROR(CheckNamespace(ctx));
   RETURN_IF_ERROR(CheckRef(ref));
+  if (options_.read_only) {
+    ASSIGN_OR_RETURN(auto found, ReadIngestDirs(ctx.ns, schema::IngestId(ctx.ns, ref)));
+    if (found.empty()) return NotFoundError(fmt::format("ingest ref {}: not found", Quote(ref)));
+    return std::move(found.front().second);
+  }
   std::shared_ptr<Ingest> ingest;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -892,21 +1056,25 @@ absl::StatusOr<std::vector<IngestStatus>> LocalStore::ListStatuses(
     const CallContext& ctx, const std::vector<std::string>& filters) {
   RETURN_IF_ERROR(CheckNamespace(ctx));
   ASSIGN_OR_RETURN(filters::Filter filter, filters::ParseAll(filters));
-  std::vector<std::shared_ptr<Ingest>> ingests;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    for (const auto& [id, ingest] : ingests_) {
-      if (ingest->ns == ctx.ns) ingests.push_back(ingest);
+  std::vector<IngestStatus> statuses;
+  if (options_.read_only) {
+    ASSIGN_OR_RETURN(auto found, ReadIngestDirs(ctx.ns, ""));
+    for (auto& [ns, st] : found) statuses.push_back(std::move(st));
+  } else {
+    std::vector<std::shared_ptr<Ingest>> ingests;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (const auto& [id, ingest] : ingests_) {
+        if (ingest->ns == ctx.ns) ingests.push_back(ingest);
+      }
+    }
+    for (const auto& ingest : ingests) {
+      std::lock_guard<std::mutex> lock(ingest->mu);
+      if (!ingest->removed) statuses.push_back(ingest->StatusLocked());
     }
   }
   std::vector<IngestStatus> out;
-  for (const auto& ingest : ingests) {
-    IngestStatus st;
-    {
-      std::lock_guard<std::mutex> lock(ingest->mu);
-      if (ingest->removed) continue;
-      st = ingest->StatusLocked();
-    }
+  for (IngestStatus& st : statuses) {
     filters::FuncAdaptor adaptor(
         [&](const std::vector<std::string>& path) { return StatusField(st, path); });
     if (filter.Match(adaptor)) out.push_back(std::move(st));
@@ -919,6 +1087,7 @@ absl::StatusOr<std::vector<IngestStatus>> LocalStore::ListStatuses(
 absl::Status LocalStore::Abort(const CallContext& ctx, const std::string& ref) {
   RETURN_IF_ERROR(CheckNamespace(ctx));
   RETURN_IF_ERROR(CheckRef(ref));
+  RETURN_IF_ERROR(CheckWritable("abort"));
   const std::string id = schema::IngestId(ctx.ns, ref);
   std::shared_ptr<Ingest> ingest;
   {
@@ -995,6 +1164,7 @@ absl::StatusOr<std::unique_ptr<content::Writer>> LocalStore::OpenWriter(
     const CallContext& ctx, const WriterOptions& options) {
   RETURN_IF_ERROR(CheckNamespace(ctx));
   RETURN_IF_ERROR(CheckRef(options.ref));
+  RETURN_IF_ERROR(CheckWritable("write"));
   if (!ctx.lease.empty()) RETURN_IF_ERROR(CheckLease(ctx.lease));
   if (options.total < 0) {
     return InvalidArgumentError(
@@ -1317,6 +1487,7 @@ absl::StatusOr<std::vector<LeaseResource>> LocalStore::ListLeaseResources(
     const CallContext& ctx, const std::string& lease) {
   RETURN_IF_ERROR(CheckNamespace(ctx));
   RETURN_IF_ERROR(CheckLease(lease));
+  if (options_.read_only) RETURN_IF_ERROR(db_->CatchUp());
   const std::string prefix = schema::LeasePrefix(ctx.ns, lease);
   std::vector<LeaseResource> out;
   RETURN_IF_ERROR(db_->Scan(prefix, [&](std::string_view key, std::string_view value) {
@@ -1341,6 +1512,7 @@ absl::Status LocalStore::AddLeaseResource(const CallContext& ctx, const std::str
                                           const LeaseResource& resource) {
   RETURN_IF_ERROR(CheckNamespace(ctx));
   RETURN_IF_ERROR(CheckLease(lease));
+  RETURN_IF_ERROR(CheckWritable("add lease resource"));
   if (resource.type == kContentResource) {
     ASSIGN_OR_RETURN(digest::Digest d, digest::Digest::Parse(resource.id));
     return db_->Put(schema::LeaseContentKey(ctx.ns, lease, d), "");
@@ -1365,6 +1537,7 @@ absl::Status LocalStore::DeleteLeaseResource(const CallContext& ctx, const std::
                                              const LeaseResource& resource) {
   RETURN_IF_ERROR(CheckNamespace(ctx));
   RETURN_IF_ERROR(CheckLease(lease));
+  RETURN_IF_ERROR(CheckWritable("delete lease resource"));
   if (resource.type == kContentResource) {
     ASSIGN_OR_RETURN(digest::Digest d, digest::Digest::Parse(resource.id));
     return db_->Delete(schema::LeaseContentKey(ctx.ns, lease, d));
@@ -1396,6 +1569,7 @@ absl::Status LocalStore::DeleteLeaseResource(const CallContext& ctx, const std::
 absl::Status LocalStore::DeleteLease(const CallContext& ctx, const std::string& lease) {
   RETURN_IF_ERROR(CheckNamespace(ctx));
   RETURN_IF_ERROR(CheckLease(lease));
+  RETURN_IF_ERROR(CheckWritable("delete lease"));
   ASSIGN_OR_RETURN(std::vector<LeaseResource> resources, ListLeaseResources(ctx, lease));
   for (const LeaseResource& resource : resources) {
     RETURN_IF_ERROR(DeleteLeaseResource(ctx, lease, resource));
@@ -1414,6 +1588,7 @@ absl::StatusOr<content::NamespaceUsage> LocalStore::NamespaceUsage(const CallCon
                                                                    const std::string& ns) {
   RETURN_IF_ERROR(Annotate(identifiers::Validate(ns), "namespace validation"));
   content::NamespaceUsage usage;
+  if (options_.read_only) RETURN_IF_ERROR(db_->CatchUp());
   const std::string blobs = schema::BlobPrefix(ns);
   RETURN_IF_ERROR(db_->Scan(blobs, [&](std::string_view key, std::string_view value) {
     BlobRecord record;
@@ -1432,6 +1607,11 @@ absl::StatusOr<content::NamespaceUsage> LocalStore::NamespaceUsage(const CallCon
     }
     return true;
   }));
+  if (options_.read_only) {
+    ASSIGN_OR_RETURN(auto found, ReadIngestDirs(ns, ""));
+    usage.ingests = static_cast<int64_t>(found.size());
+    return usage;
+  }
   std::lock_guard<std::mutex> lock(mu_);
   for (const auto& [id, ingest] : ingests_) {
     if (ingest->ns == ns) ++usage.ingests;

@@ -25,6 +25,17 @@
 // (options.verify_blobs): records without a file are logged and dropped. Another thread
 // expires unleased, idle ingests (options.ingest_expiry).
 //
+// Read-only mode (options.read_only, a read replica): the store opens another LocalStore's
+// root without changing anything in it — the metadata database as a RocksDB secondary
+// instance that follows the primary's writes, blobs and ingest directories as plain files.
+// It serves Info, Walk, OpenReader, Status, ListStatuses and the Admin reads; every write
+// (OpenWriter, Update, Delete, Abort, the Admin writes) is FailedPrecondition naming the
+// primary. It catches up with the primary every options.catch_up_interval, before every Walk
+// and the Admin reads, and when a lookup misses (then it retries once), so what the primary
+// committed before a read began is found. Ingests are read from their directories on every
+// call (their offset is the data file's size, which may trail the primary's view by the
+// chunks it has accepted but not yet written).
+//
 // Thread-safety: safe to use from any number of threads (content::Store's contract).
 #ifndef BERTH_SERVICES_CONTENT_LOCAL_STORE_H_
 #define BERTH_SERVICES_CONTENT_LOCAL_STORE_H_
@@ -39,7 +50,9 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -75,6 +88,19 @@ struct LocalStoreOptions {
   // (0: never, ExpireIngests may still be called).
   std::chrono::seconds ingest_expiry = std::chrono::hours(24);
   std::chrono::seconds expiry_interval = std::chrono::minutes(10);
+
+  // Read replica of the store at `root` (see the file comment). The root and its database
+  // must exist; nothing under root is created or changed, so preallocate, verify_blobs,
+  // ingest_expiry and expiry_interval do not apply.
+  bool read_only = false;
+  // Read-only: directory of the secondary database's own files (its info log), outside
+  // root; created when missing. Required when read_only.
+  std::string secondary_dir;
+  // Read-only: how often to catch up with the primary in the background; 0: only on misses,
+  // before Walk and before the Admin reads.
+  std::chrono::milliseconds catch_up_interval = std::chrono::milliseconds(100);
+  // Read-only: the primary, as named in the errors of refused writes (its address).
+  std::string primary;
 };
 
 // Counters a LocalStore keeps for metrics (monotonic, read at scrape time).
@@ -91,9 +117,10 @@ struct LocalStoreCounters {
 class LocalStore final : public Store, public Admin {
  public:
   // Opens the store at options.root (see the file comment for what happens at start).
-  // InvalidArgument for a relative or empty root; Unavailable when another process has the
-  // metadata database open; FailedPrecondition for a database of another schema version;
-  // errno-derived codes for the directories.
+  // InvalidArgument for a relative or empty root (or read_only without secondary_dir);
+  // Unavailable when another process has the metadata database open; FailedPrecondition for
+  // a database of another schema version; errno-derived codes for the directories
+  // (read-only: NotFound when root or its database does not exist).
   static absl::StatusOr<std::unique_ptr<LocalStore>> Open(LocalStoreOptions options);
 
   // Waits for the background blob check. Writers and readers must be gone.
@@ -146,6 +173,13 @@ class LocalStore final : public Store, public Admin {
   // and orderly shutdown.
   void WaitForBlobCheck();
 
+  // Whether this is a read replica (options.read_only).
+  bool read_only() const { return options_.read_only; }
+
+  // Read-only: replays the primary's metadata changes made since the last catch-up, so that
+  // later reads see them. FailedPrecondition on a primary.
+  absl::Status CatchUp();
+
  private:
   struct Ingest;
   class LocalWriter;
@@ -153,7 +187,14 @@ class LocalStore final : public Store, public Admin {
 
   explicit LocalStore(LocalStoreOptions options);
   absl::Status Init();
+  absl::Status InitReadOnly();
   absl::Status ReconcileIngests();
+  // Read-only: FailedPrecondition for the write `op`, naming the primary; OK on a primary.
+  absl::Status CheckWritable(std::string_view op) const;
+  // Read-only: the ingests of namespace `ns` ("" = all namespaces) as their directories show
+  // them now; with `id` set, only that one (NotFound when absent).
+  absl::StatusOr<std::vector<std::pair<std::string, IngestStatus>>> ReadIngestDirs(
+      const std::string& ns, const std::string& id);
   void CheckBlobs();
 
   std::string BlobPath(const digest::Digest& d) const;
@@ -188,8 +229,10 @@ class LocalStore final : public Store, public Admin {
 
   std::thread blob_checker_;
 
-  // The expiry thread (options.expiry_interval).
+  // The expiry thread (options.expiry_interval), or in read-only mode the catch-up thread
+  // (options.catch_up_interval).
   void ExpireLoop();
+  void CatchUpLoop();
   std::mutex expiry_mu_;
   std::condition_variable expiry_cv_;
   bool stopping_ = false;  // Guarded by expiry_mu_.

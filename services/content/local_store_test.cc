@@ -310,6 +310,27 @@ TEST_F(LocalStoreTest, UnleasedIdleIngestsExpire) {
   EXPECT_OK(store_->Status(Ctx(), "busy").status());
 }
 
+// containerd's client names leases `<nanoseconds>-<4 base64url chars>`, which may end in '-'
+// or '_' or double a separator: not identifiers, yet the gateway creates them and every
+// `ctr images pull` writes under one. The gateway's rule applies: 1..76 of [A-Za-z0-9._-].
+TEST_F(LocalStoreTest, LeaseIdsAsContainerdsClientMakesThem) {
+  for (const std::string lease :
+       {"1732868772123456789-ab_-", "1732868772123456789--Avi", "1732868772123456789-9QK_"}) {
+    CallContext leased = Ctx();
+    leased.lease = lease;
+    ASSERT_OK(Commit(leased, "ref-" + lease, "data " + lease)) << lease;
+    ASSERT_OK_AND_ASSIGN(auto held, store_->ListLeaseResources(Ctx(), lease));
+    EXPECT_EQ(held.size(), 1u) << lease;
+    EXPECT_OK(store_->DeleteLease(Ctx(), lease));
+  }
+  for (const std::string& lease :
+       std::vector<std::string>{"bad/lease", std::string(77, 'a'), "sp ace"}) {
+    CallContext leased = Ctx();
+    leased.lease = lease;
+    EXPECT_TRUE(IsInvalidArgument(store_->OpenWriter(leased, {"r", 0, {}}).status())) << lease;
+  }
+}
+
 TEST_F(LocalStoreTest, OpenErrors) {
   LocalStoreOptions options;
   options.root = "relative/root";

@@ -1,10 +1,17 @@
 // berth-content: the content store as its own process. Only builds and wires objects:
 //
 //   berth-content [--config /etc/berth/config.toml] [--root DIR] [--address ADDR]
-//                 [--ready-file FILE]
+//                 [--ready-file FILE] [--replica N]
 //
 // Reads `[content]` (services/content/config.h); the flags override its keys. Without
 // --config, a missing default config file means all defaults.
+//
+// --replica N (1..64) runs read replica N instead of the primary: the same root opened
+// read-only (a RocksDB secondary instance following the primary), on the address and metrics
+// address of `replica_address` / `replica_metrics_address` with {n} = N (--address still
+// overrides). It serves the reads of Content and ContentAdmin and refuses writes with
+// FAILED_PRECONDITION naming the primary's address; it publishes no events.
+#include <chrono>
 #include <cstdio>
 #include <functional>
 #include <memory>
@@ -35,9 +42,12 @@ struct Flags {
   std::string root;
   std::string address;
   std::string ready_file;
+  int replica = 0;
 };
 
-absl::StatusOr<ContentConfig> LoadConfig(const Flags& flags) {
+// The config of this process: [content] (with ReplicaConfig applied for --replica), then the
+// flags. For a replica, `primary_address` gets the primary's address.
+absl::StatusOr<ContentConfig> LoadConfig(const Flags& flags, std::string* primary_address) {
   std::function<absl::StatusOr<ContentConfig>(server::ConfigSection&)> parse = ParseContentConfig;
   absl::StatusOr<ContentConfig> config = server::LoadSection(flags.config, "content", parse);
   if (IsNotFound(config.status()) && !flags.config_given) {
@@ -46,6 +56,11 @@ absl::StatusOr<ContentConfig> LoadConfig(const Flags& flags) {
     config = parse(section);
   }
   if (!config.ok()) return config.status();
+  if (flags.replica != 0) {
+    // The primary's address as its own config names it, for the errors of refused writes.
+    *primary_address = config->server.address;
+    ASSIGN_OR_RETURN(config, ReplicaConfig(*config, flags.replica));
+  }
   if (!flags.root.empty()) config->server.root = flags.root;
   if (!flags.address.empty()) {
     ASSIGN_OR_RETURN(server::ListenAddress address, server::ParseListenAddress(flags.address));
@@ -57,12 +72,23 @@ absl::StatusOr<ContentConfig> LoadConfig(const Flags& flags) {
 }
 
 absl::Status Run(const Flags& flags) {
-  ASSIGN_OR_RETURN(ContentConfig config, LoadConfig(flags));
-  RETURN_IF_ERROR(log::Init("content", config.server.log_level));
+  std::string primary_address;
+  ASSIGN_OR_RETURN(ContentConfig config, LoadConfig(flags, &primary_address));
+  const bool replica = flags.replica != 0;
+  RETURN_IF_ERROR(
+      log::Init(replica ? "content-replica-" + std::to_string(flags.replica) : "content",
+                config.server.log_level));
 
   LocalStoreOptions store_options;
   store_options.root = config.server.root;
   store_options.preallocate = config.preallocate;
+  if (replica) {
+    store_options.read_only = true;
+    store_options.secondary_dir = config.server.state + "/meta";
+    store_options.catch_up_interval =
+        std::chrono::duration_cast<std::chrono::milliseconds>(config.catch_up_interval);
+    store_options.primary = primary_address;
+  }
   ASSIGN_OR_RETURN(std::unique_ptr<LocalStore> local, LocalStore::Open(store_options));
 
   std::unique_ptr<events::NatsPublisher> publisher;
@@ -106,7 +132,8 @@ absl::Status Run(const Flags& flags) {
   server_options.services.push_back(&admin_service);
   ASSIGN_OR_RETURN(std::unique_ptr<server::Server> server,
                    server::Server::Start(config.server, std::move(server_options)));
-  log::Info("serving address={:?} root={:?}", server->address(), config.server.root);
+  log::Info("serving address={:?} root={:?} read_only={}", server->address(), config.server.root,
+            replica);
   RETURN_IF_ERROR(server->Run());
   server.reset();
   if (publisher != nullptr) publisher->Close();
@@ -129,6 +156,9 @@ int main(int argc, char** argv) {
   app.add_option("--root", flags.root, "override [content] root");
   app.add_option("--address", flags.address, "override [content] address");
   app.add_option("--ready-file", flags.ready_file, "override [content] ready_file");
+  app.add_option("--replica", flags.replica,
+                 "run read replica N of the primary (see replica_address in [content])")
+      ->check(CLI::Range(1, content::kMaxReplicas));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
