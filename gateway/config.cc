@@ -21,6 +21,7 @@ BackendConfig KnownBackend(const std::string& name) {
   bool known = false;
   for (const char* n : kKnownBackends) known = known || name == n;
   if (known) b.addresses = {fmt::format("unix:///run/berth/{}.sock", name)};
+  b.collectable = known;
   if (name == "content") {
     b.services = {"containerd.services.content.v1.Content"};
     b.read_methods = {"Info", "List", "Read", "Status", "ListStatuses"};
@@ -37,7 +38,7 @@ BackendConfig KnownBackend(const std::string& name) {
     b.lease_resources = {"snapshots/*"};
   } else if (name == "image") {
     b.services = {"containerd.services.images.v1.Images",
-                  "containerd.services.transfer.v1.Transfer"};
+                  "containerd.services.transfer.v1.Transfer", "berth.image.v1.Pull"};
     b.read_methods = {"Get", "List"};
     b.plugins = {"io.containerd.grpc.v1/images", "io.containerd.grpc.v1/transfer"};
   } else if (name == "runtime") {
@@ -51,6 +52,11 @@ BackendConfig KnownBackend(const std::string& name) {
 }
 
 const char* const kInternalApis[] = {"", "content", "snapshot"};
+
+// The containerd services whose objects garbage collection marks or sweeps.
+const char* const kGcServices[] = {
+    "containerd.services.content.v1.Content", "containerd.services.snapshots.v1.Snapshots",
+    "containerd.services.images.v1.Images", "containerd.services.containers.v1.Containers"};
 
 bool IsAbsolute(const std::string& path) { return !path.empty() && path[0] == '/'; }
 
@@ -110,6 +116,8 @@ absl::StatusOr<BackendConfig> ParseBackend(server::ConfigSection& s, const std::
                             fmt::format("{:?}: expected a type or a prefix ending in /*", r));
     }
   }
+
+  ASSIGN_OR_RETURN(b.collectable, s.GetBool("collectable", b.collectable));
 
   ASSIGN_OR_RETURN(server::ConfigSection * tls, s.GetTable("tls"));
   if (tls->present()) {
@@ -173,6 +181,8 @@ absl::StatusOr<GatewayConfig> ParseGatewayConfig(server::ConfigSection& s) {
   if (c.backend_timeout <= std::chrono::nanoseconds(0)) {
     return s.InvalidValue("backend_timeout", "must be greater than 0");
   }
+  ASSIGN_OR_RETURN(server::ConfigSection * gc, s.GetTable("gc"));
+  ASSIGN_OR_RETURN(c.gc, gc::ParseGcConfig(*gc));
 
   if (!s.Has("backends")) {
     for (const char* name : kKnownBackends) c.backends.push_back(KnownBackend(name));
@@ -194,6 +204,25 @@ absl::StatusOr<GatewayConfig> ParseGatewayConfig(server::ConfigSection& s) {
       }
     }
     c.backends.push_back(std::move(b));
+  }
+  // Garbage collection sees only the objects of collectable backends: one that holds objects
+  // it must see (the roots: images, containers; or what they refer to) but is left out would
+  // have its objects' content collected under it.
+  bool any_collectable = false;
+  for (const BackendConfig& b : c.backends) any_collectable = any_collectable || b.collectable;
+  for (const BackendConfig& b : c.backends) {
+    if (!any_collectable || b.collectable) continue;
+    for (const std::string& service : b.services) {
+      for (const char* needed : kGcServices) {
+        if (service != needed) continue;
+        ASSIGN_OR_RETURN(server::ConfigSection * table, backends->GetTable(b.name));
+        return table->InvalidValue(
+            "collectable",
+            fmt::format("false, but it serves {} and garbage collection must see its objects "
+                        "(or no backend may be collectable)",
+                        service));
+      }
+    }
   }
   return c;
 }

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "gateway/gc/config.h"
 #include "lib/server/config.h"
 
 namespace berth::gateway {
@@ -72,6 +73,10 @@ struct BackendConfig {
   std::vector<std::string> lease_resources;
   // TLS for tcp addresses; absent: plaintext.
   std::optional<ClientTlsConfig> tls;
+  // The backend serves berth.gc.v1.Collectable (proto/berth/gc/v1/gc.proto): its objects
+  // take part in garbage collection. Default: true for content, snapshot, image and
+  // runtime, false for other names.
+  bool collectable = false;
 };
 
 struct GatewayConfig {
@@ -100,6 +105,8 @@ struct GatewayConfig {
   // resources, health checks).
   std::chrono::nanoseconds backend_timeout = std::chrono::seconds(10);
   std::vector<BackendConfig> backends;
+  // Garbage collection, `[gateway.gc]` (gateway/gc/config.h).
+  gc::GcConfig gc;
 };
 
 // Parses `[gateway]` from a section (the section's unknown keys are left to the caller's

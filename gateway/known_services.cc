@@ -2,6 +2,7 @@
 
 #include <google/protobuf/descriptor.h>
 
+#include "proto/berth/image/v1/pull.pb.h"
 #include "proto/containerd/services/containers/v1/containers.pb.h"
 #include "proto/containerd/services/content/v1/content.pb.h"
 #include "proto/containerd/services/diff/v1/diff.pb.h"
@@ -35,6 +36,8 @@ const std::vector<const google::protobuf::ServiceDescriptor*>& KnownServices() {
       cs::events::v1::PublishRequest::descriptor()->file()->FindServiceByName("Events"),
       cs::version::v1::VersionResponse::descriptor()->file()->FindServiceByName("Version"),
       cs::introspection::v1::Plugin::descriptor()->file()->FindServiceByName("Introspection"),
+      // berth's own public services, routed like containerd's.
+      berth::image::v1::PullRequest::descriptor()->file()->FindServiceByName("Pull"),
   };
   return *services;
 }

@@ -19,7 +19,8 @@ class ServiceDescriptor;
 namespace berth::gateway {
 
 // Every containerd service in proto/ (Content, Snapshots, Diff, Images, Containers, Tasks,
-// Transfer, Streaming, Namespaces, Leases, Events, Version, Introspection).
+// Transfer, Streaming, Namespaces, Leases, Events, Version, Introspection), and berth's own
+// public ones (berth.image.v1.Pull: server-side pull).
 const std::vector<const google::protobuf::ServiceDescriptor*>& KnownServices();
 
 // The descriptor of the service with full name `name`

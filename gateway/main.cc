@@ -17,16 +17,25 @@
 #include <cstring>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "CLI/CLI.hpp"
 #include "absl/synchronization/mutex.h"
 #include "gateway/admin_owners.h"
 #include "gateway/config.h"
 #include "gateway/event_hub.h"
+#include "gateway/gc/admin_service.h"
+#include "gateway/gc/backend.h"
+#include "gateway/gc/collector.h"
+#include "gateway/gc/metrics.h"
+#include "gateway/gc/pin_store.h"
+#include "gateway/gc/proxy_hook.h"
+#include "gateway/gc/scheduler.h"
 #include "gateway/owners.h"
 #include "gateway/rocks_stores.h"
 #include "gateway/router.h"
@@ -91,6 +100,7 @@ const std::set<std::string> kLocalServices = {
     "containerd.services.version.v1.Version",
     "containerd.services.introspection.v1.Introspection",
     "grpc.health.v1.Health",
+    "berth.gateway.v1.GatewayAdmin",
 };
 
 // Takes SIGTERM/SIGINT (blocked in every thread by BlockShutdownSignals): the first ends the
@@ -220,8 +230,69 @@ absl::Status Run(const Flags& flags) {
     server_options.interceptors.push_back(metrics->NewServerInterceptorFactory());
   }
 
+  // Garbage collection (gateway/gc/): the backends that take part, the collector, and when
+  // it runs.
+  // The roots are images and containers: without a collectable backend serving each, the
+  // gateway cannot tell garbage from what they hold, and no backend takes part (collections
+  // then only drop expired leases).
+  std::vector<std::unique_ptr<gc::CollectableBackend>> gc_backends;
+  gc::CollectorDeps gc_deps;
+  std::set<std::string> gc_services;
+  for (const auto& backend : router->backends()) {
+    if (!backend->config().collectable) continue;
+    gc_services.insert(backend->config().services.begin(), backend->config().services.end());
+  }
+  const bool gc_sees_roots = gc_services.count("containerd.services.images.v1.Images") != 0 &&
+                             gc_services.count("containerd.services.containers.v1.Containers") != 0;
+  if (!gc_sees_roots) {
+    log::Warn(
+        "garbage collection sweeps nothing: no collectable backend serves both Images and "
+        "Containers");
+  }
+  for (const auto& backend : router->backends()) {
+    if (!gc_sees_roots || !backend->config().collectable) continue;
+    gc_backends.push_back(
+        gc::NewGrpcBackend(backend->name(), backend->primary(), config.gc.timeout));
+    gc_deps.backends.push_back(gc_backends.back().get());
+  }
+  gc::PinStore gc_pins(db.get());
+  gc_deps.namespaces = namespaces.get();
+  gc_deps.leases = &leases;
+  gc_deps.owners = &owners;
+  gc_deps.pins = &gc_pins;
+  gc_deps.publisher = publisher.get();
+  gc::CollectorOptions gc_options;
+  gc_options.ingest_expiry = config.gc.ingest_expiry;
+  gc_options.owner_timeout = backend_timeout;
+  if (std::optional<Router::Route> images =
+          router->Find("/containerd.services.images.v1.Images/Get");
+      images.has_value()) {
+    gc_options.resolve_image =
+        gc::NewImagesGetResolver(images->backend->primary(), backend_timeout);
+  }
+  gc::Collector collector(std::move(gc_deps), std::move(gc_options));
+  std::unique_ptr<gc::GcMetrics> gc_metrics;
+  if (metrics != nullptr) gc_metrics = std::make_unique<gc::GcMetrics>(metrics->registry());
+  gc::SchedulerOptions scheduler_options;
+  scheduler_options.automatic = config.gc.automatic;
+  scheduler_options.deletion_threshold = config.gc.deletion_threshold;
+  scheduler_options.mutation_threshold = config.gc.mutation_threshold;
+  scheduler_options.interval = config.gc.interval;
+  scheduler_options.max_time_share = static_cast<double>(config.gc.max_time_percent) / 100.0;
+  scheduler_options.trigger_delay = config.gc.trigger_delay;
+  scheduler_options.startup_delay = config.gc.startup_delay;
+  gc::Scheduler scheduler(
+      [&collector, m = gc_metrics.get()](const gc::CollectRequest& request) {
+        absl::StatusOr<berth::gc::v1::Report> report = collector.Collect(request);
+        if (m != nullptr) m->Record(report);
+        return report;
+      },
+      scheduler_options);
+  gc::AdminService gc_admin_service(&scheduler);
+
   NamespacesService namespaces_service(namespaces.get(), &leases, &owners, publisher.get());
-  LeasesService leases_service(&leases, namespaces.get(), &owners);
+  LeasesService leases_service(&leases, namespaces.get(), &owners,
+                               gc::NewLeaseDeletedHook(&scheduler));
   EventsService events_service(publisher.get(), hub.get());
   VersionService version_service;
   events::NatsPublisher* p = publisher.get();
@@ -240,6 +311,7 @@ absl::Status Run(const Flags& flags) {
     if (created) log::Info("namespace created on first write namespace={:?}", ns);
     return absl::OkStatus();
   };
+  proxy_options.on_forward = gc::NewForwardHook(&scheduler, &collector);
   ProxyService proxy(router.get(), std::move(proxy_options));
   // lib/server takes grpc::Service only, so the proxy registers each method of the routed
   // services by name (ProxyService::RegisteredService) rather than as a generic service.
@@ -247,7 +319,8 @@ absl::Status Run(const Flags& flags) {
                    proxy.RegisteredService(kLocalServices, config.unary_fast_path));
 
   server_options.services = {&namespaces_service, &leases_service,        &events_service,
-                             &version_service,    &introspection_service, forwarded.get()};
+                             &version_service,    &introspection_service, &gc_admin_service,
+                             forwarded.get()};
 
   ASSIGN_OR_RETURN(std::unique_ptr<server::Server> srv,
                    server::Server::Start(config.server, std::move(server_options)));
@@ -265,12 +338,14 @@ absl::Status Run(const Flags& flags) {
           health->SetServingStatus(name, status.ok());
         }
       });
-  log::Info("gateway ready address={:?} backends={} uuid={:?}", srv->address(),
-            router->backends().size(), uuid);
+  scheduler.Start();
+  log::Info("gateway ready address={:?} backends={} gc_backends={} uuid={:?}", srv->address(),
+            router->backends().size(), gc_backends.size(), uuid);
   HandleSignals(srv.get(), hub.get());
   srv->Wait();
   router->StopHealthChecks();  // its observer uses the server's health service
   srv.reset();
+  scheduler.Stop();  // after the server: a sync delete in flight waits for its collection
   if (hub != nullptr) hub->Shutdown();
   if (publisher != nullptr) publisher->Close();
   return absl::OkStatus();

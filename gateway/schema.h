@@ -6,6 +6,9 @@
 //   v1/leases/<namespace>/<id>       containerd.services.leases.v1.Lease
 //                                    {id, created_at, labels}
 //   v1/server/uuid                   the instance UUID (Introspection.Server), text
+//   v1/gc/pins/<namespace>/<hex of an image name>
+//                                    the image's target digest, kept for containers naming
+//                                    a deleted image (gateway/gc/pin_store.h), text
 //
 // Values reuse containerd's own messages: they hold exactly what the API returns. Names and
 // lease ids are identifiers (lib/identifiers), so they never contain '/'. What the services

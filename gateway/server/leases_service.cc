@@ -8,6 +8,8 @@
 
 #include "gateway/server/unary.h"
 #include "lib/filters/filters.h"
+#include "lib/server/call_context.h"
+#include "lib/status/grpc_status.h"
 #include "lib/status/status.h"
 
 namespace berth::gateway {
@@ -67,13 +69,23 @@ grpc::ServerUnaryReactor* LeasesService::Create(grpc::CallbackServerContext* ctx
 grpc::ServerUnaryReactor* LeasesService::Delete(grpc::CallbackServerContext* ctx,
                                                 const pb::DeleteRequest* req,
                                                 google::protobuf::Empty*) {
-  return Unary(ctx, true, [&](const CallContext& call) -> absl::Status {
-    RETURN_IF_ERROR(leases_->Get(call.ns, req->id()).status());
-    for (ResourceOwner* owner : owners_->all()) {
-      RETURN_IF_ERROR(owner->DeleteLease(call, req->id()));
-    }
-    return leases_->Delete(call.ns, req->id());
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  grpc::Status status =
+      server::GrpcHandler(ctx, true, [&](const CallContext& call) -> absl::Status {
+        RETURN_IF_ERROR(leases_->Get(call.ns, req->id()).status());
+        for (ResourceOwner* owner : owners_->all()) {
+          RETURN_IF_ERROR(owner->DeleteLease(call, req->id()));
+        }
+        return leases_->Delete(call.ns, req->id());
+      });
+  if (!status.ok() || !on_deleted_) {
+    reactor->Finish(std::move(status));
+    return reactor;
+  }
+  on_deleted_(req->sync(), [reactor](absl::Status s) {
+    reactor->Finish(s.ok() ? grpc::Status::OK : ToGrpcStatus(s));
   });
+  return reactor;
 }
 
 grpc::ServerUnaryReactor* LeasesService::List(grpc::CallbackServerContext* ctx,

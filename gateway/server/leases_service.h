@@ -5,8 +5,9 @@
 //    labels validated; created_at = now. AlreadyExists for a taken id. Creates the call's
 //    namespace implicitly.
 //  - Delete: NotFound for an unknown lease; every ResourceOwner drops its records of the
-//    lease first (an owner that cannot be asked -> its error, lease kept). `sync` is
-//    accepted; garbage collection is not run by it yet.
+//    lease first (an owner that cannot be asked -> its error, lease kept). Then `on_deleted`
+//    (the garbage collector, gateway/gc/) learns of it: with `sync` the reply waits until
+//    a collection ran, as containerd's.
 //  - List: containerd filters over `id` and `labels.<key>`.
 //  - AddResource / DeleteResource: NotFound for an unknown lease; the resource type picks the
 //    owner (`content`, `ingests`, `snapshots/<snapshotter>` by config); a type no owner
@@ -18,7 +19,9 @@
 #ifndef BERTH_GATEWAY_SERVER_LEASES_SERVICE_H_
 #define BERTH_GATEWAY_SERVER_LEASES_SERVICE_H_
 
+#include <functional>
 #include <string>
+#include <utility>
 
 #include "gateway/lease_store.h"
 #include "gateway/namespace_store.h"
@@ -33,9 +36,17 @@ std::string NewLeaseId();
 
 class LeasesService final : public containerd::services::leases::v1::Leases::CallbackService {
  public:
-  // None owned; all must outlive the service.
-  LeasesService(LeaseStore* leases, NamespaceStore* namespaces, const Owners* owners)
-      : leases_(leases), namespaces_(namespaces), owners_(owners) {}
+  // Told about each deleted lease: `sync` as the request said; the reply is sent once
+  // `reply` is called (OK, or the error to return instead).
+  using OnDeleted = std::function<void(bool sync, std::function<void(absl::Status status)> reply)>;
+
+  // None owned; all must outlive the service. `on_deleted` may be empty.
+  LeasesService(LeaseStore* leases, NamespaceStore* namespaces, const Owners* owners,
+                OnDeleted on_deleted = nullptr)
+      : leases_(leases),
+        namespaces_(namespaces),
+        owners_(owners),
+        on_deleted_(std::move(on_deleted)) {}
 
   grpc::ServerUnaryReactor* Create(grpc::CallbackServerContext* ctx,
                                    const containerd::services::leases::v1::CreateRequest* req,
@@ -65,6 +76,7 @@ class LeasesService final : public containerd::services::leases::v1::Leases::Cal
   LeaseStore* leases_;
   NamespaceStore* namespaces_;
   const Owners* owners_;
+  OnDeleted on_deleted_;
 };
 
 }  // namespace berth::gateway

@@ -108,11 +108,12 @@ class UnaryProxyCall final : public grpc::ServerUnaryReactor {
  public:
   UnaryProxyCall(grpc::CallbackServerContext* ctx, const std::string& method,
                  std::shared_ptr<grpc::Channel> channel, std::string service,
-                 const ByteBuffer* request, ByteBuffer* response)
+                 const ByteBuffer* request, ByteBuffer* response, ProxyOptions::AfterForward after)
       : ctx_(ctx),
         channel_(std::move(channel)),
         service_(std::move(service)),
-        client_ctx_(BackendContext(*ctx)) {
+        client_ctx_(BackendContext(*ctx)),
+        after_(std::move(after)) {
     grpc::GenericStub stub(channel_);
     stub.UnaryCall(client_ctx_.get(), method, grpc::StubOptions(), request, response,
                    [this](grpc::Status s) { OnBackendDone(std::move(s)); });
@@ -138,6 +139,13 @@ class UnaryProxyCall final : public grpc::ServerUnaryReactor {
         return;
       }
     }
+    if (status.ok() && after_) {
+      after_([this](absl::Status s) {
+        Finish(s.ok() ? grpc::Status::OK : ToGrpcStatus(s));
+        Unref();
+      });
+      return;
+    }
     Finish(std::move(status));
     Unref();
   }
@@ -150,6 +158,7 @@ class UnaryProxyCall final : public grpc::ServerUnaryReactor {
   std::shared_ptr<grpc::Channel> channel_;
   std::string service_;
   std::unique_ptr<grpc::ClientContext> client_ctx_;
+  ProxyOptions::AfterForward after_;  // ProxyOptions::on_forward's continuation, or null
   // The server side (OnDone) and the backend call (its completion) each hold one.
   std::atomic<int> refs_{2};
 };
@@ -169,13 +178,15 @@ class ProxyCall final : public grpc::ServerBidiReactor<ByteBuffer, ByteBuffer> {
  public:
   // `method` is the full path ("/pkg.Service/Method") and must outlive the call.
   ProxyCall(grpc::CallbackServerContext* ctx, const std::string& method,
-            std::shared_ptr<grpc::Channel> channel, std::string service, bool single_request)
+            std::shared_ptr<grpc::Channel> channel, std::string service, bool single_request,
+            ProxyOptions::AfterForward after)
       : ctx_(ctx),
         channel_(std::move(channel)),
         service_(std::move(service)),
         single_request_(single_request),
         client_ctx_(BackendContext(*ctx)),
-        backend_(this) {
+        backend_(this),
+        after_(std::move(after)) {
     if (single_request_) client_ctx_->set_initial_metadata_corked(true);
     grpc::GenericStub stub(channel_);
     stub.PrepareBidiStreamingCall(client_ctx_.get(), method, grpc::StubOptions(), &backend_);
@@ -351,6 +362,13 @@ class ProxyCall final : public grpc::ServerBidiReactor<ByteBuffer, ByteBuffer> {
       }
     }
     if (!resolve) {
+      if (status.ok() && after_) {
+        after_([this](absl::Status s) {
+          Finish(s.ok() ? grpc::Status::OK : ToGrpcStatus(s));
+          Unref();
+        });
+        return;
+      }
       Finish(status);
       Unref();
       return;
@@ -384,6 +402,7 @@ class ProxyCall final : public grpc::ServerBidiReactor<ByteBuffer, ByteBuffer> {
   const bool single_request_;
   std::unique_ptr<grpc::ClientContext> client_ctx_;
   BackendSide backend_;
+  ProxyOptions::AfterForward after_;  // ProxyOptions::on_forward's continuation, or null
   std::atomic<int> refs_{2};
 
   // One message buffer per direction: at most one message in flight each way.
@@ -426,6 +445,14 @@ absl::Status ProxyService::BeforeForward(const grpc::CallbackServerContext& ctx,
   return options_.on_write(NamespaceOf(ctx));
 }
 
+ProxyOptions::AfterForward ProxyService::OnForward(const grpc::CallbackServerContext& ctx,
+                                                   const std::string& method,
+                                                   const Router::Route& route,
+                                                   const ByteBuffer* request) {
+  if (route.read || !options_.on_forward) return nullptr;
+  return options_.on_forward(method, NamespaceOf(ctx), request);
+}
+
 grpc::ServerBidiReactor<ByteBuffer, ByteBuffer>* ProxyService::Forward(
     grpc::CallbackServerContext* ctx, const std::string& method, const Router::Route& route) {
   if (absl::Status s = BeforeForward(*ctx, route); !s.ok()) {
@@ -434,7 +461,7 @@ grpc::ServerBidiReactor<ByteBuffer, ByteBuffer>* ProxyService::Forward(
   // Unary and server-streaming clients send exactly one message.
   const bool single = route.shape == Shape::kUnary || route.shape == Shape::kServerStreaming;
   return new ProxyCall(ctx, method, route.backend->Pick(route.read), std::string(route.service),
-                       single);
+                       single, OnForward(*ctx, method, route, nullptr));
 }
 
 grpc::ServerUnaryReactor* ProxyService::ForwardUnary(grpc::CallbackServerContext* ctx,
@@ -456,7 +483,8 @@ grpc::ServerUnaryReactor* ProxyService::ForwardUnary(grpc::CallbackServerContext
     return new ErrorReactor<grpc::ServerUnaryReactor>(ToGrpcStatus(s));
   }
   return new UnaryProxyCall(ctx, method, route.backend->Pick(route.read),
-                            std::string(route.service), request, response);
+                            std::string(route.service), request, response,
+                            OnForward(*ctx, method, route, request));
 }
 
 grpc::ServerGenericBidiReactor* ProxyService::CreateReactor(

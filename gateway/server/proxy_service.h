@@ -49,6 +49,22 @@ struct ProxyOptions {
   // `containerd-namespace` metadata ("" when absent): the gateway's implicit namespace
   // creation. An error ends the call with that status instead of forwarding it.
   std::function<absl::Status(const std::string& ns)> on_write;
+
+  // What the client gets once the backend answered: OK passes the backend's answer on, an
+  // error replaces it.
+  using Reply = std::function<void(absl::Status status)>;
+  // Runs once the backend answered a call with OK; the client's answer waits until it calls
+  // `reply` (from any thread).
+  using AfterForward = std::function<void(Reply reply)>;
+  // Called before a call that is not a read is forwarded (after on_write), with its method
+  // ("/pkg.Service/Method"), the value of its `containerd-namespace` metadata ("" when
+  // absent) and, for a unary call on the unary fast path, its request message (nullptr
+  // otherwise; the hook must not keep it). It may return an AfterForward for the call (or
+  // nullptr). The garbage collector uses it to collect after deleting calls, and to answer a
+  // delete with `sync` only once it collected (gateway/gc/proxy_hook.h).
+  std::function<AfterForward(const std::string& method, const std::string& ns,
+                             const grpc::ByteBuffer* request)>
+      on_forward;
 };
 
 // Serves as a generic service (every method of every routed service, including methods the
@@ -86,6 +102,10 @@ class ProxyService final : public grpc::CallbackGenericService {
  private:
   // Implicit namespace creation for writes (ProxyOptions::on_write).
   absl::Status BeforeForward(const grpc::CallbackServerContext& ctx, const Router::Route& route);
+  // ProxyOptions::on_forward for writes; nullptr for reads or without a hook.
+  ProxyOptions::AfterForward OnForward(const grpc::CallbackServerContext& ctx,
+                                       const std::string& method, const Router::Route& route,
+                                       const grpc::ByteBuffer* request);
 
   Router* router_;
   ProxyOptions options_;

@@ -31,7 +31,9 @@
 #include "services/content/metrics.h"
 #include "services/content/publishing_store.h"
 #include "services/content/server/admin_service.h"
+#include "services/content/server/collectable_service.h"
 #include "services/content/server/content_service.h"
+#include "services/content/sweep_guard.h"
 
 namespace berth::content {
 namespace {
@@ -126,10 +128,17 @@ absl::Status Run(const Flags& flags) {
     server_options.interceptors.push_back(metrics->NewServerInterceptorFactory());
   }
 
-  ContentService content_service(store);
-  AdminService admin_service(local.get());
+  // Garbage collection (the gateway's): its deletions go to the store itself, without
+  // events, guarded against leases taken meanwhile (sweep_guard.h).
+  SweepGuard sweep_guard;
+  GuardedStore guarded_store(store, &sweep_guard);
+  GuardedAdmin guarded_admin(local.get(), &sweep_guard);
+  CollectableService collectable_service(local.get(), &sweep_guard);
+  ContentService content_service(&guarded_store);
+  AdminService admin_service(&guarded_admin);
   server_options.services.push_back(&content_service);
   server_options.services.push_back(&admin_service);
+  if (!replica) server_options.services.push_back(&collectable_service);
   ASSIGN_OR_RETURN(std::unique_ptr<server::Server> server,
                    server::Server::Start(config.server, std::move(server_options)));
   log::Info("serving address={:?} root={:?} read_only={}", server->address(), config.server.root,

@@ -32,6 +32,35 @@ TEST(ImageConfigTest, Defaults) {
   EXPECT_EQ(c.server.root, "/var/lib/berth/image");
   EXPECT_EQ(c.server.state, "/run/berth/image");
   EXPECT_EQ(c.nats_url, "nats://127.0.0.1:4222");
+  EXPECT_EQ(c.content_address, "unix:///run/berth/content.sock");
+  EXPECT_EQ(c.snapshot_address, "unix:///run/berth/snapshot.sock");
+  EXPECT_EQ(c.gateway_address, "unix:///run/berth/berth.sock");
+  EXPECT_EQ(c.hosts_dir, "/etc/berth/certs.d:/etc/containerd/certs.d");
+  EXPECT_EQ(c.docker_config, "");
+  EXPECT_EQ(c.default_snapshotter, "overlayfs");
+  EXPECT_EQ(c.max_concurrent_downloads, 3);
+  EXPECT_EQ(c.max_concurrent_downloads_total, 12);
+}
+
+TEST(ImageConfigTest, PullValues) {
+  ASSERT_OK_AND_ASSIGN(ImageConfig c, Parse(R"([image]
+content_address = "tcp://content.example:10400"
+snapshot_address = "unix:///tmp/s.sock"
+gateway_address = ""
+hosts_dir = "/a:/b"
+docker_config = "/root/.docker/config.json"
+default_snapshotter = "native"
+max_concurrent_downloads = 5
+max_concurrent_downloads_total = 20
+)"));
+  EXPECT_EQ(c.content_address, "tcp://content.example:10400");
+  EXPECT_EQ(c.snapshot_address, "unix:///tmp/s.sock");
+  EXPECT_EQ(c.gateway_address, "");
+  EXPECT_EQ(c.hosts_dir, "/a:/b");
+  EXPECT_EQ(c.docker_config, "/root/.docker/config.json");
+  EXPECT_EQ(c.default_snapshotter, "native");
+  EXPECT_EQ(c.max_concurrent_downloads, 5);
+  EXPECT_EQ(c.max_concurrent_downloads_total, 20);
 }
 
 TEST(ImageConfigTest, Values) {
@@ -54,7 +83,15 @@ TEST(ImageConfigTest, BadValuesNameTheKey) {
            {"[image]\nnats_url = \"http://x\"\n", "nats_url"},
            {"[image]\nnats_url = 4222\n", "nats_url"},
            {"[image]\nroot = \"relative\"\n", "root"},
-           {"[image]\nroots = \"/x\"\n", "roots"}}) {
+           {"[image]\nroots = \"/x\"\n", "roots"},
+           {"[image]\ncontent_address = \"\"\n", "content_address"},
+           {"[image]\nsnapshot_address = \"http://x\"\n", "snapshot_address"},
+           {"[image]\ngateway_address = \"berth.sock\"\n", "gateway_address"},
+           {"[image]\ndocker_config = \"config.json\"\n", "docker_config"},
+           {"[image]\ndefault_snapshotter = \"\"\n", "default_snapshotter"},
+           {"[image]\nmax_concurrent_downloads = 0\n", "max_concurrent_downloads"},
+           {"[image]\nmax_concurrent_downloads_total = 5000\n", "max_concurrent_downloads_total"},
+           {"[image]\nhosts_dir = 1\n", "hosts_dir"}}) {
     absl::Status s = Parse(text).status();
     EXPECT_TRUE(IsInvalidArgument(s)) << text << s;
     EXPECT_NE(s.message().find("[image] " + key), std::string::npos) << s;

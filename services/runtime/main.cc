@@ -28,6 +28,7 @@
 #include "services/runtime/rocks_container_store.h"
 #include "services/runtime/schema.h"
 #include "services/runtime/server/admin_service.h"
+#include "services/runtime/server/collectable_service.h"
 #include "services/runtime/server/containers_service.h"
 #include "services/runtime/server/tasks_service.h"
 #include "services/runtime/task_manager.h"
@@ -133,6 +134,9 @@ absl::Status Run(const Flags& flags) {
   server_options.services.push_back(&containers_service);
   server_options.services.push_back(&tasks_service);
   server_options.services.push_back(&admin_service);
+  // Garbage collection (the gateway's): containers are its roots.
+  CollectableService collectable_service(&containers);
+  server_options.services.push_back(&collectable_service);
   ASSIGN_OR_RETURN(std::unique_ptr<server::Server> server,
                    server::Server::Start(config.server, std::move(server_options)));
   log::Info("serving address={:?} root={:?} state={:?}", server->address(), config.server.root,

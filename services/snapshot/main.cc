@@ -41,8 +41,10 @@
 #include "services/snapshot/native_snapshotter.h"
 #include "services/snapshot/overlay_snapshotter.h"
 #include "services/snapshot/server/admin_service.h"
+#include "services/snapshot/server/collectable_service.h"
 #include "services/snapshot/server/diff_service.h"
 #include "services/snapshot/server/snapshots_service.h"
+#include "services/snapshot/sweep_guard.h"
 
 namespace berth::snapshot {
 namespace {
@@ -184,12 +186,24 @@ absl::Status Run(const Flags& flags) {
     server_options.interceptors.push_back(metrics->NewServerInterceptorFactory());
   }
 
-  SnapshotsService snapshots_service(snapshotters, publisher.get());
+  // Garbage collection (the gateway's): removals go to the snapshotters themselves, without
+  // events, guarded against pulls using what is being removed (sweep_guard.h).
+  SweepGuard sweep_guard;
+  std::vector<std::unique_ptr<GuardedSnapshotter>> guarded;
+  std::map<std::string, Snapshotter*> served;
+  for (const auto& [name, sn] : snapshotters) {
+    guarded.push_back(std::make_unique<GuardedSnapshotter>(name, sn, &sweep_guard));
+    served[name] = guarded.back().get();
+  }
+  GuardedAdmin guarded_admin(&admin, &sweep_guard);
+  CollectableService collectable_service(snapshotters, &sweep_guard);
+  SnapshotsService snapshots_service(served, publisher.get());
   DiffService diff_service(&applier, &differ);
-  AdminService admin_service(&admin);
+  AdminService admin_service(&guarded_admin);
   server_options.services.push_back(&snapshots_service);
   server_options.services.push_back(&diff_service);
   server_options.services.push_back(&admin_service);
+  server_options.services.push_back(&collectable_service);
   ASSIGN_OR_RETURN(std::unique_ptr<server::Server> server,
                    server::Server::Start(config.server, std::move(server_options)));
   log::Info("serving address={:?} root={:?} content={:?}", server->address(), root,

@@ -1,6 +1,7 @@
 #include "services/snapshot/metadata.h"
 
 #include <algorithm>
+#include <cctype>
 #include <tuple>
 #include <utility>
 
@@ -25,6 +26,25 @@ std::int64_t ToNanos(Clock::time_point t) {
 Clock::time_point FromNanos(std::int64_t n) {
   return Clock::time_point(
       std::chrono::duration_cast<Clock::duration>(std::chrono::nanoseconds(n)));
+}
+
+// Lease ids as the content service and the gateway take them: containerd's client makes
+// them `<nanoseconds>-<4 base64url chars>`, which may end in '-' or '_' or hold two
+// separators in a row (then identifiers::Validate refuses them, and a `ctr images pull`
+// whose lease got such an id could never have its lease listed or deleted here, which also
+// kept the garbage collector from sweeping any snapshot). 1..76 characters of
+// [A-Za-z0-9._-].
+absl::Status ValidateLease(std::string_view lease) {
+  bool ok = !lease.empty() && lease.size() <= identifiers::kMaxLength;
+  for (char c : lease) {
+    ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-');
+  }
+  if (!ok) {
+    return absl::InvalidArgumentError(
+        fmt::format("lease validation: lease id {:?} must be 1 to 76 characters of [A-Za-z0-9._-]",
+                    std::string(lease)));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status ValidateKey(std::string_view what, std::string_view key) {
@@ -421,7 +441,7 @@ absl::StatusOr<std::vector<std::uint64_t>> MetaStore::AllIds(std::string_view sn
 
 absl::Status MetaStore::AddLease(std::string_view ns, std::string_view lease,
                                  std::string_view snapshotter, std::string_view key) {
-  RETURN_IF_ERROR(identifiers::Validate(lease));
+  RETURN_IF_ERROR(ValidateLease(lease));
   RETURN_IF_ERROR(ValidateKey("snapshot key", key));
   std::lock_guard<std::mutex> lock(mu_);
   store::Batch batch;
@@ -440,7 +460,7 @@ absl::Status MetaStore::AddLease(std::string_view ns, std::string_view lease,
 
 absl::Status MetaStore::DeleteLease(std::string_view ns, std::string_view lease,
                                     std::string_view snapshotter, std::string_view key) {
-  RETURN_IF_ERROR(identifiers::Validate(lease));
+  RETURN_IF_ERROR(ValidateLease(lease));
   RETURN_IF_ERROR(ValidateKey("snapshot key", key));
   std::lock_guard<std::mutex> lock(mu_);
   store::Batch batch;
@@ -460,7 +480,7 @@ absl::Status MetaStore::DeleteLease(std::string_view ns, std::string_view lease,
 
 absl::StatusOr<std::vector<LeasedSnapshot>> MetaStore::ListLease(std::string_view ns,
                                                                  std::string_view lease) {
-  RETURN_IF_ERROR(identifiers::Validate(lease));
+  RETURN_IF_ERROR(ValidateLease(lease));
   ASSIGN_OR_RETURN(std::string prefix, schema::LeasePrefix(ns, lease));
   std::vector<LeasedSnapshot> out;
   std::lock_guard<std::mutex> lock(mu_);

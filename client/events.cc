@@ -1,0 +1,150 @@
+#include "client/events.h"
+
+#include <grpcpp/client_context.h>
+#include <grpcpp/support/sync_stream.h>
+
+#include <map>
+#include <mutex>
+#include <string_view>
+#include <utility>
+
+#include "client/berth.h"
+#include "client/connection.h"
+#include "google/protobuf/util/json_util.h"
+#include "lib/status/status.h"
+#include "proto/containerd/events/container.pb.h"
+#include "proto/containerd/events/content.pb.h"
+#include "proto/containerd/events/image.pb.h"
+#include "proto/containerd/events/namespace.pb.h"
+#include "proto/containerd/events/snapshot.pb.h"
+#include "proto/containerd/events/task.pb.h"
+
+namespace berth {
+namespace {
+
+namespace evpb = containerd::services::events::v1;
+
+// Every event type the client decodes, by full name. Referencing the default instances links
+// their generated code in.
+const std::map<std::string, const google::protobuf::Message*, std::less<>>& KnownEvents() {
+  static const auto* known = [] {
+    auto* m = new std::map<std::string, const google::protobuf::Message*, std::less<>>();
+    const google::protobuf::Message* all[] = {
+        &containerd::events::ContainerCreate::default_instance(),
+        &containerd::events::ContainerUpdate::default_instance(),
+        &containerd::events::ContainerDelete::default_instance(),
+        &containerd::events::ContentDelete::default_instance(),
+        &containerd::services::images::v1::ImageCreate::default_instance(),
+        &containerd::services::images::v1::ImageUpdate::default_instance(),
+        &containerd::services::images::v1::ImageDelete::default_instance(),
+        &containerd::events::NamespaceCreate::default_instance(),
+        &containerd::events::NamespaceUpdate::default_instance(),
+        &containerd::events::NamespaceDelete::default_instance(),
+        &containerd::events::SnapshotPrepare::default_instance(),
+        &containerd::events::SnapshotCommit::default_instance(),
+        &containerd::events::SnapshotRemove::default_instance(),
+        &containerd::events::TaskCreate::default_instance(),
+        &containerd::events::TaskStart::default_instance(),
+        &containerd::events::TaskDelete::default_instance(),
+        &containerd::events::TaskExit::default_instance(),
+        &containerd::events::TaskOOM::default_instance(),
+        &containerd::events::TaskExecAdded::default_instance(),
+        &containerd::events::TaskExecStarted::default_instance(),
+        &containerd::events::TaskPaused::default_instance(),
+        &containerd::events::TaskResumed::default_instance(),
+        &containerd::events::TaskCheckpointed::default_instance(),
+    };
+    for (const google::protobuf::Message* msg : all) {
+      (*m)[msg->GetDescriptor()->full_name()] = msg;
+    }
+    return m;
+  }();
+  return *known;
+}
+
+class GrpcEventStream final : public EventStream {
+ public:
+  explicit GrpcEventStream(std::unique_ptr<grpc::ClientContext> ctx) : ctx_(std::move(ctx)) {}
+  ~GrpcEventStream() override {
+    Cancel();
+    if (reader_ && !finished_) (void)reader_->Finish();
+  }
+
+  absl::Status Open(evpb::Events::Stub* stub, const evpb::SubscribeRequest& req) {
+    reader_ = stub->Subscribe(ctx_.get(), req);
+    // The gateway sends its headers once the subscription is in place.
+    reader_->WaitForInitialMetadata();
+    // A refused subscription ends at once; its status tells why.
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<Envelope> Next() override {
+    if (finished_) return final_;
+    evpb::Envelope e;
+    if (!reader_->Read(&e)) {
+      finished_ = true;
+      grpc::Status st = reader_->Finish();
+      final_ = st.ok() ? absl::OutOfRangeError("events: the server ended the stream")
+                       : RpcStatus(st, "events");
+      return final_;
+    }
+    Envelope out;
+    out.timestamp = FromProtoTime(e.timestamp());
+    out.ns = e.namespace_();
+    out.topic = e.topic();
+    out.event = e.event();
+    out.decoded = DecodeEvent(out.event);
+    return out;
+  }
+
+  void Cancel() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!cancelled_) {
+      cancelled_ = true;
+      ctx_->TryCancel();
+    }
+  }
+
+ private:
+  std::unique_ptr<grpc::ClientContext> ctx_;
+  std::unique_ptr<grpc::ClientReader<evpb::Envelope>> reader_;
+  std::mutex mu_;
+  bool cancelled_ = false;
+  bool finished_ = false;
+  absl::Status final_;
+};
+
+}  // namespace
+
+std::shared_ptr<const google::protobuf::Message> DecodeEvent(const google::protobuf::Any& any) {
+  std::string_view name = any.type_url();
+  size_t slash = name.rfind('/');
+  if (slash != std::string_view::npos) name.remove_prefix(slash + 1);
+  const auto& known = KnownEvents();
+  auto it = known.find(name);
+  if (it == known.end()) return nullptr;
+  std::shared_ptr<google::protobuf::Message> msg(it->second->New());
+  if (!msg->ParseFromString(any.value())) return nullptr;
+  return msg;
+}
+
+std::string Envelope::EventJson() const {
+  if (!decoded) return "{}";
+  std::string out;
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = true;
+  if (!google::protobuf::util::MessageToJsonString(*decoded, &out, options).ok()) return "{}";
+  return out;
+}
+
+absl::StatusOr<std::unique_ptr<EventStream>> Client::Subscribe(
+    const std::vector<std::string>& filters) const {
+  RETURN_IF_ERROR(AddressStatus());
+  evpb::SubscribeRequest req;
+  for (const std::string& f : filters) req.add_filters(f);
+  auto stream = std::make_unique<GrpcEventStream>(NewCallContext(/*stream=*/true));
+  RETURN_IF_ERROR(stream->Open(conn_->events.get(), req));
+  return std::unique_ptr<EventStream>(std::move(stream));
+}
+
+}  // namespace berth

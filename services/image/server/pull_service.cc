@@ -1,0 +1,96 @@
+#include "services/image/server/pull_service.h"
+
+#include <string>
+#include <utility>
+
+#include "fmt/format.h"
+#include "lib/labels/labels.h"
+#include "lib/server/call_context.h"
+#include "lib/status/status.h"
+
+namespace berth::image {
+
+namespace pullpb = berth::image::v1;
+
+pull::PullRequest FromProto(const pullpb::PullRequest& req) {
+  pull::PullRequest r;
+  r.ref = req.ref();
+  r.platforms.assign(req.platforms().begin(), req.platforms().end());
+  r.all_platforms = req.all_platforms();
+  r.unpack = req.unpack();
+  r.snapshotter = req.snapshotter();
+  r.labels.insert(req.labels().begin(), req.labels().end());
+  r.name = req.name();
+  r.hosts_dirs.assign(req.hosts_dirs().begin(), req.hosts_dirs().end());
+  r.plain_http = req.plain_http();
+  if (req.has_credentials()) {
+    remotes::Credentials c;
+    c.username = req.credentials().username();
+    c.password = req.credentials().password();
+    c.identity_token = req.credentials().identity_token();
+    r.credentials = std::move(c);
+  }
+  return r;
+}
+
+pullpb::PullProgress ToProto(const pull::Progress& p) {
+  using Kind = pull::Progress::Kind;
+  pullpb::PullProgress m;
+  switch (p.kind) {
+    case Kind::kResolving:
+      m.set_kind(pullpb::PullProgress::RESOLVING);
+      break;
+    case Kind::kDownloading:
+      m.set_kind(pullpb::PullProgress::DOWNLOADING);
+      break;
+    case Kind::kVerifying:
+      m.set_kind(pullpb::PullProgress::VERIFYING);
+      break;
+    case Kind::kDone:
+      m.set_kind(pullpb::PullProgress::DONE);
+      break;
+    case Kind::kExists:
+      m.set_kind(pullpb::PullProgress::EXISTS);
+      break;
+    case Kind::kUnpacking:
+      m.set_kind(pullpb::PullProgress::UNPACKING);
+      break;
+    case Kind::kUnpacked:
+      m.set_kind(pullpb::PullProgress::UNPACKED);
+      break;
+  }
+  m.set_ref(p.ref);
+  m.set_digest(p.digest);
+  m.set_media_type(p.media_type);
+  m.set_role(p.role);
+  m.set_offset(p.offset);
+  m.set_total(p.total);
+  m.set_snapshot(p.snapshot);
+  if (p.image != nullptr) *m.mutable_image() = *p.image;
+  return m;
+}
+
+grpc::Status PullService::Pull(grpc::ServerContext* ctx, const pullpb::PullRequest* req,
+                               grpc::ServerWriter<pullpb::PullProgress>* writer) {
+  return server::GrpcHandler(ctx, true, [&](const CallContext& call) -> absl::Status {
+    if (req->ref().empty()) return InvalidArgumentError("pull: a reference is required");
+    for (const std::string& dir : req->hosts_dirs()) {
+      if (dir.empty() || dir.front() != '/') {
+        return InvalidArgumentError(
+            fmt::format("pull {:?}: hosts_dirs {:?}: must be an absolute path", req->ref(), dir));
+      }
+    }
+    if (absl::Status s = labels::Validate(req->labels()); !s.ok()) {
+      return Annotate(s, fmt::format("pull {:?}: labels", req->ref()));
+    }
+    bool gone = false;
+    auto progress = [&](const pull::Progress& p) {
+      // Once the client is gone the pull notices the cancellation; nothing more to send.
+      if (gone) return;
+      if (!writer->Write(ToProto(p))) gone = true;
+    };
+    return puller_->Pull(call, FromProto(*req), progress).status();
+  });
+}
+
+}  // namespace berth::image
