@@ -1,4 +1,4 @@
-#include "services/snapshot/mount.h"
+#include "lib/mount/mount.h"
 
 #include <fcntl.h>
 #include <sys/mount.h>
@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <map>
@@ -17,7 +19,7 @@
 #include "fmt/format.h"
 #include "lib/status/status.h"
 
-namespace berth::snapshot {
+namespace berth::mount {
 namespace {
 
 struct FlagDef {
@@ -230,7 +232,7 @@ int MountInDir(const std::string& dir, const std::string& source, const std::str
   if (pid == 0) {
     // Only async-signal-safe calls here.
     if (chdir(dir.c_str()) != 0) _exit(errno & 0xff);
-    if (mount(source.c_str(), target.c_str(), type.c_str(), flags, data.c_str()) != 0) {
+    if (::mount(source.c_str(), target.c_str(), type.c_str(), flags, data.c_str()) != 0) {
       _exit(errno & 0xff);
     }
     _exit(0);
@@ -245,6 +247,9 @@ int MountInDir(const std::string& dir, const std::string& source, const std::str
 
 int MountLegacy(const Mount& m, const ParsedOptions& parsed, const std::string& target) {
   unsigned long flags = parsed.flags;
+  // The type may say it too (containerd's "bind" and "rbind" mount types).
+  if (m.type == "bind") flags |= MS_BIND;
+  if (m.type == "rbind") flags |= MS_BIND | MS_REC;
   std::string data = Join(parsed.data, ',');
   const std::string source = m.source.empty() ? m.type : m.source;
   const long page = sysconf(_SC_PAGESIZE);
@@ -265,17 +270,18 @@ int MountLegacy(const Mount& m, const ParsedOptions& parsed, const std::string& 
     if (static_cast<long>(data.size()) >= page) return E2BIG;
   }
   if ((flags & MS_REMOUNT) == 0 || !data.empty()) {
-    if (mount(source.c_str(), target.c_str(), m.type.c_str(), flags, data.c_str()) != 0) {
+    if (::mount(source.c_str(), target.c_str(), m.type.c_str(), flags, data.c_str()) != 0) {
       return errno;
     }
   }
   if (parsed.propagation != 0) {
-    if (mount("", target.c_str(), "", parsed.propagation, nullptr) != 0) return errno;
+    if (::mount("", target.c_str(), "", parsed.propagation, nullptr) != 0) return errno;
   }
-  // A bind mount ignores MS_RDONLY until it is remounted.
-  constexpr unsigned long kBindRo = MS_BIND | MS_RDONLY;
-  if ((flags & kBindRo) == kBindRo) {
-    if (mount("", target.c_str(), "", flags | MS_REMOUNT, nullptr) != 0) return errno;
+  // A bind mount ignores its other flags (ro, nosuid, nodev, ...) until it is remounted.
+  constexpr unsigned long kBindOnly = MS_BIND | MS_REC | MS_REMOUNT;
+  if ((flags & MS_BIND) != 0 && (flags & ~kBindOnly) != 0) {
+    const unsigned long remount = MS_BIND | MS_REMOUNT | (flags & ~kBindOnly);
+    if (::mount("", target.c_str(), "", remount, nullptr) != 0) return errno;
   }
   return 0;
 }
@@ -288,7 +294,7 @@ absl::Status MountOne(const Mount& m, const std::string& target, bool legacy_onl
     err = MountOverlayNewApi(parsed, target, &detail);
     if (err == 0) {
       if (parsed.propagation != 0 &&
-          mount("", target.c_str(), "", parsed.propagation, nullptr) != 0) {
+          ::mount("", target.c_str(), "", parsed.propagation, nullptr) != 0) {
         err = errno;
       }
     } else if (err == kNewApiUnsupported) {
@@ -348,7 +354,7 @@ absl::Status UnmountAll(const std::string& target, bool detach) {
   // Bounded: a mount point cannot hold more stacked mounts than this in practice, and a
   // bound keeps a kernel oddity from spinning forever.
   for (int i = 0; i < 1024; ++i) {
-    if (umount2(target.c_str(), detach ? MNT_DETACH : 0) == 0) continue;
+    if (umount2(target.c_str(), (detach ? MNT_DETACH : 0) | UMOUNT_NOFOLLOW) == 0) continue;
     int err = errno;
     if (err == EINVAL || err == ENOENT) return absl::OkStatus();  // Nothing (more) mounted.
     if (err == EINTR) continue;
@@ -357,18 +363,40 @@ absl::Status UnmountAll(const std::string& target, bool detach) {
   return ErrnoToStatus("unmount", target, EBUSY);
 }
 
-bool IsMountPoint(const std::string& path) {
+namespace {
+
+// mountinfo escapes space, tab, newline and backslash as \ooo.
+std::string UnescapeMountinfo(const std::string& field) {
+  std::string out;
+  for (size_t i = 0; i < field.size(); ++i) {
+    if (field[i] == '\\' && i + 3 < field.size() + 1) {
+      out.push_back(static_cast<char>(std::stoi(field.substr(i + 1, 3), nullptr, 8)));
+      i += 3;
+    } else {
+      out.push_back(field[i]);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+bool IsMountPoint(const std::string& path_in) {
   struct statx stx;
-  if (statx(AT_FDCWD, path.c_str(), AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, &stx) == 0 &&
+  if (statx(AT_FDCWD, path_in.c_str(), AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, &stx) == 0 &&
       (stx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT)) {
     return (stx.stx_attributes & STATX_ATTR_MOUNT_ROOT) != 0;
   }
+  char resolved[PATH_MAX];
+  const std::string path = realpath(path_in.c_str(), resolved) != nullptr ? resolved : path_in;
   std::ifstream in("/proc/self/mountinfo");
   std::string line;
   while (std::getline(in, line)) {
+    // id parent major:minor root mountpoint ...
     std::istringstream fields(line);
     std::string id, parent, devno, root, mount_point;
-    if (fields >> id >> parent >> devno >> root >> mount_point && mount_point == path) {
+    if (fields >> id >> parent >> devno >> root >> mount_point &&
+        UnescapeMountinfo(mount_point) == path) {
       return true;
     }
   }
@@ -385,4 +413,4 @@ bool RunningInUserNamespace() {
   return in_userns;
 }
 
-}  // namespace berth::snapshot
+}  // namespace berth::mount
