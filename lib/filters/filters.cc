@@ -189,8 +189,13 @@ std::optional<std::string> UnquoteLiteral(std::string_view s) {
 // An upper-bound estimate of the size of the automaton a pattern compiles to: counted
 // repetitions multiply the size of what they repeat, nesting included. Saturates at
 // kSaturate. Malformed patterns get some estimate; std::regex refuses them afterwards.
+// Numbers std::regex would read as integers (a count in braces, a back-reference `\N`) of
+// more than kMaxDigits digits saturate, well formed or not: GCC 12's libstdc++ multiplies
+// them up without an overflow check (undefined behaviour, found by fuzz/filters_fuzzer).
 std::uint64_t EstimateRegexCost(std::string_view p) {
   constexpr std::uint64_t kSaturate = 1ull << 40;
+  constexpr std::size_t kMaxDigits = 9;
+  auto is_digit = [&](std::size_t j) { return j < p.size() && p[j] >= '0' && p[j] <= '9'; };
   struct Frame {
     std::uint64_t total = 0;
     std::uint64_t last = 0;  // Size of the last atom, what a quantifier applies to.
@@ -204,10 +209,14 @@ std::uint64_t EstimateRegexCost(std::string_view p) {
   for (std::size_t i = 0; i < p.size(); ++i) {
     const char c = p[i];
     switch (c) {
-      case '\\':
+      case '\\': {
+        std::size_t j = i + 1;
+        while (is_digit(j)) ++j;
+        if (j - (i + 1) > kMaxDigits) return kSaturate;
         ++i;
         add_atom(1);
         break;
+      }
       case '[': {
         std::size_t j = i + 1;
         if (j < p.size() && p[j] == '^') ++j;
@@ -245,11 +254,13 @@ std::uint64_t EstimateRegexCost(std::string_view p) {
         while (j < p.size() && ((p[j] >= '0' && p[j] <= '9') || p[j] == ',')) {
           if (p[j] != ',') {
             std::uint64_t part = 0;
+            const std::size_t start = j;
             while (j < p.size() && p[j] >= '0' && p[j] <= '9') {
               part = std::min(kSaturate, part * 10 + static_cast<std::uint64_t>(p[j] - '0'));
               ++j;
               digits = true;
             }
+            if (j - start > kMaxDigits) return kSaturate;
             bound = std::max(bound, part);
           } else {
             ++j;

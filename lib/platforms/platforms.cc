@@ -115,10 +115,13 @@ std::pair<std::string, std::string> NormalizeArch(std::string_view arch_in,
   return {arch, variant};
 }
 
-// "v7" -> 7; nullopt unless the text after an optional "v" is all digits.
+// "v7" -> 7; nullopt unless the text after an optional "v" is one or two digits. Real
+// variants are single digits (arm v5-v8, amd64 v1-v4, arm64 v8.x/v9.x); PlatformVector lists
+// every version below the given one, so a longer number ("arm/v999999", found by fuzzing)
+// would make each matcher a million entries long and every Match scan them all.
 std::optional<int> VersionNumber(std::string_view variant) {
   if (StartsWith(variant, "v")) variant.remove_prefix(1);
-  if (variant.empty() || variant.size() > 6) return std::nullopt;
+  if (variant.empty() || variant.size() > 2) return std::nullopt;
   int n = 0;
   for (char c : variant) {
     if (c < '0' || c > '9') return std::nullopt;

@@ -284,6 +284,21 @@ TEST(Only, OrdersBestFirst) {
   EXPECT_EQ(m.platforms().size(), 3u);
 }
 
+// Found by fuzz/platforms_fuzzer: a huge variant number made Only() list every version below
+// it (a million platforms for "arm/v999999", seconds per Match). Such a variant is not one
+// berth knows how to expand: it matches itself only.
+TEST(Only, HugeVariantNumbersAreNotExpanded) {
+  for (const char* spec :
+       {"linux/arm/v999999", "linux/amd64/v999999", "linux/arm64/v999999", "linux/arm/v100"}) {
+    Matcher m = Only(MustParse(spec));
+    EXPECT_EQ(m.platforms().size(), 1u) << spec;
+    EXPECT_TRUE(m.Match(MustParse(spec))) << spec;
+    EXPECT_FALSE(m.Match(P("linux", "arm", "v7"))) << spec;
+  }
+  // Two-digit versions still expand (nothing real uses them, but the rule stays uniform).
+  EXPECT_EQ(Only(P("linux", "arm", "v10")).platforms().size(), 6u);
+}
+
 TEST(Ordered, KeepsTheGivenPreference) {
   Matcher m = Ordered({P("linux", "arm64"), P("linux", "amd64"), P("linux", "aarch64", "v8")});
   EXPECT_EQ(m.platforms().size(), 2u);  // aarch64/v8 is arm64 again.

@@ -268,6 +268,12 @@ std::string Reference::FamiliarName() const {
       p.substr(kOfficialRepoPrefix.size()).find('/') == std::string_view::npos) {
     p.remove_prefix(kOfficialRepoPrefix.size());
   }
+  // Without "docker.io/", a path whose first component looks like a host would read back as
+  // another registry ("docker.io/ghcr.io/x" is not "ghcr.io/x"): keep the domain then.
+  if (const std::size_t slash = p.find('/'); slash != std::string_view::npos) {
+    const std::string_view first = p.substr(0, slash);
+    if (first.find('.') != std::string_view::npos || first == "localhost") return Repository();
+  }
   return std::string(p);
 }
 

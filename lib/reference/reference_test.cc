@@ -169,6 +169,20 @@ TEST(ParseNormalized, FamiliarNames) {
   }
 }
 
+// Found by fuzz/reference_fuzzer: the familiar form of a Docker Hub path whose first
+// component looks like a host ("docker.io/ghcr.io/x") read back as that other registry.
+// Such names keep "docker.io/"; every familiar form parses back to the same reference.
+TEST(ParseNormalized, FamiliarNameKeepsDockerIoWhenThePathLooksLikeAHost) {
+  for (const std::string s : {"docker.io/ghcr.io/org/app:1", "docker.io/localhost/x:latest",
+                              "docker.io/libraryindex.docker.io/lib/busybox:latest"}) {
+    Reference r = MustNormalize(s);
+    EXPECT_EQ(r.Familiar(), s);
+    EXPECT_EQ(MustNormalize(r.Familiar()), r) << s;
+  }
+  EXPECT_EQ(MustNormalize("docker.io/library/foo.bar").Familiar(), "foo.bar:latest");
+  EXPECT_EQ(MustNormalize("docker.io/foo/bar.baz").Familiar(), "foo/bar.baz:latest");
+}
+
 struct ErrorCase {
   std::string input;
   std::string reason;  // Expected after `invalid reference "<input>": `.
