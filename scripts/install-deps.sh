@@ -17,6 +17,8 @@ packages=(
   # real peers used by tests, the demo and the benchmarks
   nats-server docker-registry containerd runc crun busybox-static openssl apache2-utils
   iproute2 util-linux e2fsprogs procps psmisc curl python3
+  # fault tests (tests/fault): the fsync order of a content commit
+  strace
   # deploy checks (tests/deploy): systemd-analyze verify on the units, shellcheck on scripts
   systemd shellcheck
 )

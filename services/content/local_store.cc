@@ -541,13 +541,16 @@ absl::StatusOr<std::unique_ptr<LocalStore>> LocalStore::Open(LocalStoreOptions o
 absl::Status LocalStore::Init() {
   if (options_.read_only) return InitReadOnly();
   const std::string& root = options_.root;
-  // Create the root and its parents.
+  // Create the root and its parents. Nothing in the store is for other users (blobs of private
+  // images): the root is 0700, also when it already existed with a looser mode
+  // (CVE-2021-41103, CVE-2024-25621: state dirs must not be group/world-traversable).
   for (size_t pos = 1; pos != std::string::npos;) {
     pos = root.find('/', pos + 1);
     RETURN_IF_ERROR(internal::MakeDir(root.substr(0, pos), 0711));
   }
-  RETURN_IF_ERROR(internal::MakeDir(root + "/blobs", 0711));
-  RETURN_IF_ERROR(internal::MakeDir(root + "/" + schema::kBlobsDir, 0711));
+  if (::chmod(root.c_str(), 0700) != 0) return ErrnoToStatus("chmod", root, errno);
+  RETURN_IF_ERROR(internal::MakeDir(root + "/blobs", 0700));
+  RETURN_IF_ERROR(internal::MakeDir(root + "/" + schema::kBlobsDir, 0700));
   RETURN_IF_ERROR(internal::MakeDir(root + "/" + schema::kIngestDir, 0700));
 
   store::Options db_options;

@@ -71,6 +71,10 @@ absl::Status Run(const Flags& flags) {
   if (mkdir(config.server.root.c_str(), 0700) != 0 && errno != EEXIST) {
     return ErrnoToStatus("mkdir", config.server.root, errno);
   }
+  // Also when it already existed with a looser mode (CVE-2024-25621).
+  if (chmod(config.server.root.c_str(), 0700) != 0) {
+    return ErrnoToStatus("chmod", config.server.root, errno);
+  }
   store::Options store_options;
   store_options.schema_version = schema::kSchemaVersion;
   ASSIGN_OR_RETURN(std::unique_ptr<store::Store> db,

@@ -4,7 +4,11 @@
 // htpasswd, TLS with a CA made by openssl (and HTTP/2 over it), mirrors from hosts.toml with
 // a dead mirror and ?ns=, a registry redirecting blobs to storage on another origin
 // (CVE-2020-15157: no credentials there), and Bearer tokens from a test token issuer for a
-// registry configured with `auth: token`.
+// registry configured with `auth: token`; registry faults through a loopback front that
+// injects them (500s retried then served, a persistent 503, 429 with Retry-After honoured or
+// too long, a 200 with the wrong Content-Length). Covered elsewhere: a connection reset
+// mid-blob (ResumesAfterConnectionCutMidBlob here), a stalled server (http_client_test
+// StalledServerIsUnavailable), a corrupt blob (CorruptBlobFailsNamingTheDigest).
 #include "services/image/remotes/registry.h"
 
 #include <gmock/gmock.h>
@@ -809,6 +813,147 @@ TEST_F(RemotesRegistryTest, BearerTokenAuth) {
   RegistryResolver wrong_resolver(wrong);
   auto rejected = wrong_resolver.Resolve(ctx, ref);
   EXPECT_TRUE(absl::IsUnauthenticated(rejected.status())) << rejected.status();
+}
+
+// A loopback front for the registry that answers the first `faults` GETs of `blob` with
+// `fault` and forwards everything else to the real registry (status, body, the headers a
+// client reads): registry answers 500 and 429 without a registry of our own.
+class FaultyFront {
+ public:
+  FaultyFront(Registry* registry, std::string blob, int faults, testing::TinyResponse fault)
+      : server_([this, registry, blob = std::move(blob), faults,
+                 fault](const testing::TinyRequest& req) {
+          if (req.target.find("/blobs/" + blob) != std::string::npos) {
+            if (blob_requests_.fetch_add(1) < faults) return fault;
+          }
+          std::vector<std::string> headers;
+          auto accept = req.headers.find("accept");
+          if (accept != req.headers.end()) headers.push_back("Accept: " + accept->second);
+          auto range = req.headers.find("range");
+          if (range != req.headers.end()) headers.push_back("Range: " + range->second);
+          testing::TinyResponse resp;
+          absl::StatusOr<berth::testing::HttpReply> r =
+              registry->Request(req.method, req.target, "", headers);
+          if (!r.ok()) {
+            resp.status = 502;
+            return resp;
+          }
+          resp.status = static_cast<int>(r->status);
+          resp.body = r->body;
+          for (const char* h : {"content-type", "docker-content-digest", "content-range"}) {
+            auto it = r->headers.find(h);
+            if (it != r->headers.end()) resp.headers.emplace_back(h, it->second);
+          }
+          return resp;
+        }) {}
+
+  std::string Host() const { return fmt::format("127.0.0.1:{}", server_.port()); }
+  std::string Ref(const std::string& repo_tag) const { return Host() + "/" + repo_tag; }
+  // FastOptions with a hosts.toml naming the front as a plain-HTTP server: a loopback host
+  // is otherwise tried with TLS first, which the front does not answer.
+  RegistryOptions Options() {
+    const std::string dir = hosts_.Path(Host());
+    ::mkdir(dir.c_str(), 0755);
+    WriteFile(dir + "/hosts.toml", fmt::format("server = \"http://{}\"\n", Host()));
+    RegistryOptions o = FastOptions();
+    o.hosts.config_paths = {hosts_.path()};
+    return o;
+  }
+  int blob_requests() const { return blob_requests_.load(); }
+
+ private:
+  std::atomic<int> blob_requests_{0};
+  TempDir hosts_{"bfront"};
+  testing::TinyHttpServer server_;
+};
+
+testing::TinyResponse FaultResponse(int status,
+                                    std::vector<std::pair<std::string, std::string>> h = {}) {
+  testing::TinyResponse r;
+  r.status = status;
+  r.headers = std::move(h);
+  r.body = "{\"errors\":[{\"code\":\"UNAVAILABLE\",\"message\":\"injected\"}]}";
+  return r;
+}
+
+TEST_F(RemotesRegistryTest, RetriesServerErrorsThenFetches) {
+  StartWithBusybox();
+  // FastOptions: 3 attempts; two 500s are retried, the third try gets the blob.
+  FaultyFront front(registry_.get(), Layer().digest, 2, FaultResponse(500));
+  RegistryResolver resolver(front.Options());
+  CallContext ctx = CallContext::Background();
+  ASSERT_OK_AND_ASSIGN(auto fetcher, resolver.NewFetcher(ctx, front.Ref("test/busybox:1.0")));
+  ASSERT_OK_AND_ASSIGN(auto stream, fetcher->Fetch(ctx, DescOf(Layer())));
+  ASSERT_OK_AND_ASSIGN(std::string bytes, ReadStreamAll(*stream, 64 << 10));
+  EXPECT_TRUE(bytes == Layer().data);
+  EXPECT_EQ(front.blob_requests(), 3);
+}
+
+TEST_F(RemotesRegistryTest, PersistentServerErrorIsUnavailableAfterMaxAttempts) {
+  StartWithBusybox();
+  FaultyFront front(registry_.get(), Layer().digest, 1000, FaultResponse(503));
+  RegistryResolver resolver(front.Options());
+  CallContext ctx = CallContext::Background();
+  ASSERT_OK_AND_ASSIGN(auto fetcher, resolver.NewFetcher(ctx, front.Ref("test/busybox:1.0")));
+  absl::StatusOr<std::string> got = [&]() -> absl::StatusOr<std::string> {
+    ASSIGN_OR_RETURN(auto stream, fetcher->Fetch(ctx, DescOf(Layer())));
+    return ReadStreamAll(*stream);
+  }();
+  ASSERT_FALSE(got.ok());
+  EXPECT_TRUE(IsUnavailable(got.status())) << got.status();
+  EXPECT_THAT(std::string(got.status().message()), HasSubstr("503"));
+  EXPECT_EQ(front.blob_requests(), 3);
+}
+
+TEST_F(RemotesRegistryTest, TooManyRequestsHonoursRetryAfter) {
+  StartWithBusybox();
+  // 429 with Retry-After: 1 second (within max_retry_after): one retry, then the blob.
+  FaultyFront front(registry_.get(), Layer().digest, 1, FaultResponse(429, {{"Retry-After", "1"}}));
+  RegistryResolver resolver(front.Options());
+  CallContext ctx = CallContext::Background();
+  ASSERT_OK_AND_ASSIGN(auto fetcher, resolver.NewFetcher(ctx, front.Ref("test/busybox:1.0")));
+  ASSERT_OK_AND_ASSIGN(auto stream, fetcher->Fetch(ctx, DescOf(Layer())));
+  ASSERT_OK_AND_ASSIGN(std::string bytes, ReadStreamAll(*stream, 64 << 10));
+  EXPECT_TRUE(bytes == Layer().data);
+  EXPECT_EQ(front.blob_requests(), 2);
+}
+
+TEST_F(RemotesRegistryTest, RetryAfterBeyondTheLimitFailsAtOnce) {
+  StartWithBusybox();
+  // An hour is more than max_retry_after: no waiting, a clear error naming the status.
+  FaultyFront front(registry_.get(), Layer().digest, 1000,
+                    FaultResponse(429, {{"Retry-After", "3600"}}));
+  RegistryResolver resolver(front.Options());
+  CallContext ctx = CallContext::Background();
+  ASSERT_OK_AND_ASSIGN(auto fetcher, resolver.NewFetcher(ctx, front.Ref("test/busybox:1.0")));
+  absl::StatusOr<std::string> got = [&]() -> absl::StatusOr<std::string> {
+    ASSIGN_OR_RETURN(auto stream, fetcher->Fetch(ctx, DescOf(Layer())));
+    return ReadStreamAll(*stream);
+  }();
+  ASSERT_FALSE(got.ok());
+  EXPECT_TRUE(IsUnavailable(got.status())) << got.status();
+  EXPECT_THAT(std::string(got.status().message()), HasSubstr("429"));
+  EXPECT_EQ(front.blob_requests(), 1);
+}
+
+TEST_F(RemotesRegistryTest, WrongContentLengthIsDataLoss) {
+  StartWithBusybox();
+  // A 200 whose Content-Length (and body) is half the descriptor's size, on every try.
+  testing::TinyResponse half;
+  half.status = 200;
+  half.body = Layer().data.substr(0, Layer().data.size() / 2);
+  half.headers.emplace_back("Content-Type", "application/octet-stream");
+  FaultyFront front(registry_.get(), Layer().digest, 1000, half);
+  RegistryResolver resolver(front.Options());
+  CallContext ctx = CallContext::Background();
+  ASSERT_OK_AND_ASSIGN(auto fetcher, resolver.NewFetcher(ctx, front.Ref("test/busybox:1.0")));
+  absl::StatusOr<std::string> got = [&]() -> absl::StatusOr<std::string> {
+    ASSIGN_OR_RETURN(auto stream, fetcher->Fetch(ctx, DescOf(Layer())));
+    return ReadStreamAll(*stream);
+  }();
+  ASSERT_FALSE(got.ok()) << "half a blob accepted";
+  EXPECT_TRUE(IsDataLoss(got.status())) << got.status();
+  EXPECT_THAT(std::string(got.status().message()), HasSubstr(Layer().digest));
 }
 
 }  // namespace

@@ -212,7 +212,10 @@ class TarApplier {
     return InvalidArgumentError(fmt::format("invalid layer tar: {}: {}", what, ArchiveMessage()));
   }
 
-  static absl::Status EntryError(std::string_view op, const std::string& name, int err) {
+  // `name` is the entry as the tar names it; a full disk names the file on disk instead, so
+  // the message says which filesystem ran out of space.
+  absl::Status EntryError(std::string_view op, const std::string& name, int err) const {
+    if (err == ENOSPC || err == EDQUOT) return ErrnoToStatus(op, root_path_ + "/" + name, err);
     return ErrnoToStatus(op, name, err);
   }
 
