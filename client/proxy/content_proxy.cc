@@ -131,6 +131,15 @@ class ContentProxy::ProxyWriter final : public content::Writer {
 
   absl::Status Write(std::string data) override {
     if (data.empty()) return absl::OkStatus();
+    // One message carries at most kMaxChunk bytes, well under gRPC's message limit
+    // (16 MiB each way, with room for the request's other fields): larger writes go in parts.
+    constexpr size_t kMaxChunk = 4 << 20;
+    if (data.size() > kMaxChunk) {
+      for (size_t at = 0; at < data.size(); at += kMaxChunk) {
+        RETURN_IF_ERROR(Write(data.substr(at, kMaxChunk)));
+      }
+      return absl::OkStatus();
+    }
     const int64_t n = static_cast<int64_t>(data.size());
     api::WriteContentRequest req;
     req.set_action(api::WRITE);

@@ -776,6 +776,19 @@ TEST_P(StoreConformance, NamespaceUsage) {
   EXPECT_TRUE(IsInvalidArgument(admin().NamespaceUsage(Ctx(), "no/slash").status()));
 }
 
+// One Write larger than a gRPC message may be (16 MiB): the store takes it whole (over the
+// wire, the proxy sends it in parts).
+TEST_P(StoreConformance, WriteLargerThanAMessage) {
+  const std::string data = RandomBytes((17 << 20) + 5, 7);
+  ASSERT_OK_AND_ASSIGN(auto w, store().OpenWriter(Ctx(), {"big", 0, {}}));
+  ASSERT_OK(w->Write(data));
+  ASSERT_OK_AND_ASSIGN(IngestStatus st, w->Status());
+  EXPECT_EQ(st.offset, static_cast<int64_t>(data.size()));
+  ASSERT_OK(w->Commit(static_cast<int64_t>(data.size()), D(data), {}));
+  ASSERT_OK_AND_ASSIGN(Info info, store().Info(Ctx(), D(data)));
+  EXPECT_EQ(info.size, static_cast<int64_t>(data.size()));
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Backends, StoreConformance,
     ::testing::Values(Backend{"Local",

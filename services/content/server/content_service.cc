@@ -186,8 +186,16 @@ grpc::Status ContentService::Write(
             log::Warn("cannot abort ingest of existing blob ref={:?} error={:?}", ref,
                       s.ToString());
           }
-          return AlreadyExistsError(
-              fmt::format("blob with expected digest {} exists", d.ToString()));
+          // Someone committed the blob since this stream opened (two pulls of one image).
+          // Opening by digest again is what attaches the existing blob to the call's lease,
+          // as the open at the start would have: the client, told it exists, goes on to use
+          // it, and a collection must not take it away meanwhile.
+          absl::StatusOr<std::unique_ptr<Writer>> again = store_->OpenWriter(call, {ref, total, d});
+          if (!again.ok()) return again.status();  // AlreadyExists, and leased
+          // Deleted again in between: then it is written here after all.
+          writer = std::move(*again);
+          ASSIGN_OR_RETURN(ws, writer->Status());
+          resp.set_offset(ws.offset);
         }
       }
       if (req.total() < 0) {

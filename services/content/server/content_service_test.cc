@@ -348,6 +348,32 @@ TEST_F(ContentServiceTest, ExpectedCommittedMidStreamIsAlreadyExists) {
   EXPECT_EQ(stub_->Status(&sctx, sreq, &sresp).error_code(), grpc::StatusCode::NOT_FOUND);
 }
 
+// Two pulls of one image: the blob one stream was writing is committed by the other. The
+// stream told that it exists must also get it attached to its lease, as it would had it
+// opened after the commit — else a collection may remove what its client goes on to use.
+TEST_F(ContentServiceTest, ExpectedCommittedMidStreamIsLeasedToTheStream) {
+  const std::string data = "manifest bytes";
+  grpc::ClientContext ctx;
+  Ns(&ctx);
+  ctx.AddMetadata("containerd-lease", "pull-b");
+  auto stream = stub_->Write(&ctx);
+  api::WriteContentRequest req = Req(api::STAT);
+  req.set_ref("pull-b-manifest");
+  req.set_expected(D(data));
+  api::WriteContentResponse resp;
+  ASSERT_TRUE(Send(stream.get(), req, &resp));
+  Ingest("pull-a-manifest", data);  // the other pull commits it, under no lease
+  req = Req(api::WRITE, 0, data);
+  req.set_expected(D(data));
+  EXPECT_FALSE(Send(stream.get(), req, &resp));
+  EXPECT_EQ(stream->Finish().error_code(), grpc::StatusCode::ALREADY_EXISTS);
+  ASSERT_OK_AND_ASSIGN(std::vector<LeaseResource> held,
+                       store_->ListLeaseResources(CallContext::Background("default"), "pull-b"));
+  bool leased = false;
+  for (const LeaseResource& r : held) leased = leased || (r.type == "content" && r.id == D(data));
+  EXPECT_TRUE(leased);
+}
+
 TEST_F(ContentServiceTest, MalformedDigests) {
   for (const std::string& bad :
        std::vector<std::string>{"", "sha256:xyz", "md5:abc", "sha256:" + std::string(64, 'A')}) {
