@@ -1,6 +1,6 @@
-// berth-image: image records as their own process, and the server-side pull (berth.image.v1.Pull,
-// containerd's Transfer) through the content and snapshot services. Only builds and wires
-// objects:
+// berth-image: image records as their own process, and the server-side pull and push
+// (berth.image.v1.Pull, containerd's Transfer) through the content and snapshot services. Only
+// builds and wires objects:
 //
 //   berth-image [--config /etc/berth/config.toml] [--root DIR] [--address ADDR]
 //               [--ready-file FILE]
@@ -38,6 +38,7 @@
 #include "services/image/publishing_store.h"
 #include "services/image/pull/gateway_client.h"
 #include "services/image/pull/puller.h"
+#include "services/image/push/pusher.h"
 #include "services/image/remotes/credentials.h"
 #include "services/image/remotes/hosts.h"
 #include "services/image/rocks_image_store.h"
@@ -94,6 +95,7 @@ struct PullParts {
   std::map<std::string, std::unique_ptr<proxy::SnapshotProxy>> snapshotters;
   std::unique_ptr<pull::GatewayClient> gateway;
   std::unique_ptr<pull::Puller> puller;
+  std::unique_ptr<push::Pusher> pusher;
 };
 
 absl::Status BuildPull(const ImageConfig& config, Store* images, PullParts* parts) {
@@ -140,7 +142,15 @@ absl::Status BuildPull(const ImageConfig& config, Store* images, PullParts* part
   };
   deps.leases = parts->gateway.get();
   deps.namespaces = parts->gateway.get();
+  // The push reads what pulls stored, with the same registry configuration.
+  push::PusherOptions push_options;
+  push_options.max_concurrent_uploads = options.max_concurrent_downloads;
+  push_options.registry = options.registry;
   parts->puller = std::make_unique<pull::Puller>(std::move(deps), std::move(options));
+  push::PusherDeps push_deps;
+  push_deps.content = parts->content.get();
+  push_deps.images = images;
+  parts->pusher = std::make_unique<push::Pusher>(std::move(push_deps), std::move(push_options));
   return absl::OkStatus();
 }
 
@@ -150,6 +160,10 @@ absl::Status Run(const Flags& flags) {
 
   if (mkdir(config.server.root.c_str(), 0700) != 0 && errno != EEXIST) {
     return ErrnoToStatus("mkdir", config.server.root, errno);
+  }
+  // Also when it already existed with a looser mode (CVE-2024-25621).
+  if (chmod(config.server.root.c_str(), 0700) != 0) {
+    return ErrnoToStatus("chmod", config.server.root, errno);
   }
   store::Options store_options;
   store_options.schema_version = schema::kSchemaVersion;
@@ -222,7 +236,7 @@ absl::Status Run(const Flags& flags) {
   CollectableService collectable_service(&rocks);
   server_options.services.push_back(&collectable_service);
   // Server-side pull: berth.image.v1.Pull, and containerd's Transfer (registry -> image store).
-  PullService pull_service(pull_parts.puller.get());
+  PullService pull_service(pull_parts.puller.get(), pull_parts.pusher.get());
   server_options.services.push_back(&pull_service);
   TransferService transfer_service(pull_parts.puller.get());
   server_options.services.push_back(&transfer_service);

@@ -93,4 +93,76 @@ grpc::Status PullService::Pull(grpc::ServerContext* ctx, const pullpb::PullReque
   });
 }
 
+push::PushRequest FromProto(const pullpb::PushRequest& req) {
+  push::PushRequest r;
+  r.ref = req.ref();
+  r.target = req.target();
+  r.platforms.assign(req.platforms().begin(), req.platforms().end());
+  r.all_platforms = req.all_platforms();
+  r.hosts_dirs.assign(req.hosts_dirs().begin(), req.hosts_dirs().end());
+  r.plain_http = req.plain_http();
+  r.chunk_size = req.chunk_size();
+  if (req.has_credentials()) {
+    remotes::Credentials c;
+    c.username = req.credentials().username();
+    c.password = req.credentials().password();
+    c.identity_token = req.credentials().identity_token();
+    r.credentials = std::move(c);
+  }
+  return r;
+}
+
+pullpb::PushProgress ToProto(const push::Progress& p) {
+  using Kind = push::Progress::Kind;
+  pullpb::PushProgress m;
+  switch (p.kind) {
+    case Kind::kPushing:
+      m.set_kind(pullpb::PushProgress::PUSHING);
+      break;
+    case Kind::kUploaded:
+      m.set_kind(pullpb::PushProgress::UPLOADED);
+      break;
+    case Kind::kExists:
+      m.set_kind(pullpb::PushProgress::EXISTS);
+      break;
+    case Kind::kMounted:
+      m.set_kind(pullpb::PushProgress::MOUNTED);
+      break;
+    case Kind::kDone:
+      m.set_kind(pullpb::PushProgress::DONE);
+      break;
+  }
+  m.set_ref(p.ref);
+  m.set_digest(p.digest);
+  m.set_media_type(p.media_type);
+  m.set_role(p.role);
+  m.set_size(p.size);
+  m.set_mounted_from(p.mounted_from);
+  return m;
+}
+
+grpc::Status PullService::Push(grpc::ServerContext* ctx, const pullpb::PushRequest* req,
+                               grpc::ServerWriter<pullpb::PushProgress>* writer) {
+  return server::GrpcHandler(ctx, true, [&](const CallContext& call) -> absl::Status {
+    if (pusher_ == nullptr) return UnimplementedError("push: this berth-image does not push");
+    if (req->ref().empty()) return InvalidArgumentError("push: an image name is required");
+    if (req->chunk_size() < 0) {
+      return InvalidArgumentError(fmt::format("push {:?}: chunk_size {}: must not be negative",
+                                              req->ref(), req->chunk_size()));
+    }
+    for (const std::string& dir : req->hosts_dirs()) {
+      if (dir.empty() || dir.front() != '/') {
+        return InvalidArgumentError(
+            fmt::format("push {:?}: hosts_dirs {:?}: must be an absolute path", req->ref(), dir));
+      }
+    }
+    bool gone = false;
+    auto progress = [&](const push::Progress& p) {
+      if (gone) return;
+      if (!writer->Write(ToProto(p))) gone = true;
+    };
+    return pusher_->Push(call, FromProto(*req), progress).status();
+  });
+}
+
 }  // namespace berth::image
