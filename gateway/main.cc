@@ -27,6 +27,7 @@
 #include "CLI/CLI.hpp"
 #include "absl/synchronization/mutex.h"
 #include "gateway/admin_owners.h"
+#include "gateway/collectable_owner.h"
 #include "gateway/config.h"
 #include "gateway/event_hub.h"
 #include "gateway/gc/admin_service.h"
@@ -41,6 +42,7 @@
 #include "gateway/router.h"
 #include "gateway/schema.h"
 #include "gateway/server/events_service.h"
+#include "gateway/server/gateway_admin_service.h"
 #include "gateway/server/introspection_service.h"
 #include "gateway/server/leases_service.h"
 #include "gateway/server/namespaces_service.h"
@@ -144,6 +146,10 @@ absl::Status Run(const Flags& flags) {
 
   // Metadata: namespaces, leases, the instance UUID.
   RETURN_IF_ERROR(MakeDirs(config.server.root));
+  // Also when it already existed with a looser mode (CVE-2024-25621).
+  if (chmod(config.server.root.c_str(), 0700) != 0) {
+    return ErrnoToStatus("chmod", config.server.root, errno);
+  }
   store::Options store_options;
   store_options.schema_version = schema::kVersion;
   ASSIGN_OR_RETURN(std::unique_ptr<store::Store> db,
@@ -159,7 +165,13 @@ absl::Status Run(const Flags& flags) {
       std::chrono::duration_cast<std::chrono::milliseconds>(config.backend_timeout);
   Owners owners;
   for (const auto& backend : router->backends()) {
-    if (backend->config().internal_api.empty()) continue;
+    if (backend->config().internal_api.empty()) {
+      // Images and containers: asked through their object listing before a namespace goes.
+      if (backend->config().collectable) {
+        owners.Add(NewCollectableOwner(backend->name(), backend->primary(), backend_timeout), {});
+      }
+      continue;
+    }
     ASSIGN_OR_RETURN(std::unique_ptr<ResourceOwner> owner,
                      NewAdminOwner(backend->config().internal_api, backend->name(),
                                    backend->primary(), backend_timeout));
@@ -289,6 +301,12 @@ absl::Status Run(const Flags& flags) {
       },
       scheduler_options);
   gc::AdminService gc_admin_service(&scheduler);
+  // GatewayAdmin as served: GarbageCollect by the GC, ReplayEvents from the events stream.
+  GatewayAdminService admin_service(
+      &gc_admin_service,
+      config.nats_url.empty() ? EventSource()
+                              : JetStreamEventSource(config.nats_url, config.events_stream),
+      hub.get());
 
   NamespacesService namespaces_service(namespaces.get(), &leases, &owners, publisher.get());
   LeasesService leases_service(&leases, namespaces.get(), &owners,
@@ -319,7 +337,7 @@ absl::Status Run(const Flags& flags) {
                    proxy.RegisteredService(kLocalServices, config.unary_fast_path));
 
   server_options.services = {&namespaces_service, &leases_service,        &events_service,
-                             &version_service,    &introspection_service, &gc_admin_service,
+                             &version_service,    &introspection_service, &admin_service,
                              forwarded.get()};
 
   ASSIGN_OR_RETURN(std::unique_ptr<server::Server> srv,
