@@ -46,10 +46,12 @@ int Main(int argc, char** argv) {
   AddContentCommands(app, env);
   AddSnapshotCommands(app, env);
   AddImageCommands(app, env);
+  AddPushCommands(app, env);
   AddContainerCommands(app, env);
   AddTaskCommands(app, env);
   AddRunCommand(app, env);
   AddEventCommands(app, env);
+  AddGcCommand(app, env);
 
   try {
     app.parse(argc, argv);

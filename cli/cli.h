@@ -85,12 +85,16 @@ void AddNamespaceCommands(CLI::App& app, Env& env);
 void AddLeaseCommands(CLI::App& app, Env& env);
 void AddVersionCommands(CLI::App& app, Env& env);  // version, info
 void AddContentCommands(CLI::App& app, Env& env);
+// `content fetch` (in images.cc: a pull without unpack), added by AddContentCommands.
+void AddContentFetchCommand(CLI::App* content, Env& env);
 void AddSnapshotCommands(CLI::App& app, Env& env);
 void AddImageCommands(CLI::App& app, Env& env);      // images, pull
+void AddPushCommands(CLI::App& app, Env& env);  // push, images push, images export (after images)
 void AddContainerCommands(CLI::App& app, Env& env);  // containers, ps
 void AddTaskCommands(CLI::App& app, Env& env);
 void AddRunCommand(CLI::App& app, Env& env);
 void AddEventCommands(CLI::App& app, Env& env);
+void AddGcCommand(CLI::App& app, Env& env);  // gc
 
 // Runs a process' stdio through this terminal (raw mode and window size when `tty`),
 // forwards signals to it, waits for its exit and returns the exit status. Used by run, tasks

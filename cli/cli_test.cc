@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
@@ -194,6 +195,49 @@ TEST_F(CliTest, ImportListCheckAndContent) {
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_TRUE(Contains(r.err, "not found")) << r.err;
   EXPECT_EQ(Berth({"images", "ls", "-q"}).out, "");
+}
+
+// berth gc: a dry run lists an unreferenced blob and keeps it; a real run removes it and
+// keeps the imported image's content.
+TEST_F(CliTest, GcRemovesUnreferencedContentAndKeepsImages) {
+  Import();
+  const std::string file = suite_->Path("gc-blob.txt");
+  { std::ofstream(file) << "garbage for the collector " << ns_; }
+  ASSERT_EQ(Berth({"content", "ingest", "gc-ref"}, file).exit_code, 0);
+  RunResult r = Berth({"content", "ls", "--format", "json"});
+  nlohmann::json blobs = nlohmann::json::parse(r.out, nullptr, false);
+  ASSERT_TRUE(blobs.is_array()) << r.out;
+  const size_t size = std::string("garbage for the collector ").size() + ns_.size();
+  std::string digest;
+  for (const auto& b : blobs) {
+    if (b["size"] == size) digest = b["digest"];
+  }
+  ASSERT_FALSE(digest.empty()) << r.out;
+  const std::string listed = ns_ + "/content/" + digest;
+
+  r = Berth({"gc", "--dry-run", "-v"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_TRUE(Contains(r.out, "marked (dry run)")) << r.out;
+  EXPECT_TRUE(Contains(r.out, "would remove " + listed)) << r.out;
+  EXPECT_EQ(Berth({"content", "get", digest}).exit_code, 0);
+
+  r = Berth({"gc", "--format", "json"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  nlohmann::json report = nlohmann::json::parse(r.out, nullptr, false);
+  ASSERT_TRUE(report.is_object()) << r.out;
+  bool removed = false;
+  for (const auto& o : report["removed_objects"]) {
+    if (o["namespace"] == ns_ && o["type"] == "content" && o["id"] == digest) removed = true;
+  }
+  EXPECT_TRUE(removed) << r.out;
+  r = Berth({"content", "get", digest});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_TRUE(Contains(r.err, "NotFound") || Contains(r.err, "not found")) << r.err;
+  r = Berth({"images", "check", "--format", "json"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  nlohmann::json check = nlohmann::json::parse(r.out, nullptr, false);
+  ASSERT_TRUE(check.is_array() && check.size() == 1) << r.out;
+  EXPECT_EQ(check[0]["complete"], true) << r.out;
 }
 
 TEST_F(CliTest, RunPrintsOutputAndPropagatesExitStatus) {
@@ -396,6 +440,241 @@ TEST_F(CliTest, EventsInOrder) {
   EXPECT_TRUE(Contains(exit_line, "\"container_id\":\"ev1\"")) << exit_line;
   EXPECT_TRUE(Contains(exit_line, "\"exit_status\":3")) << exit_line;
   EXPECT_TRUE(events.Running());
+}
+
+// Splits "a b c rest..." into `n` space-separated fields and the rest.
+std::vector<std::string> Fields(const std::string& line, int n) {
+  std::vector<std::string> f;
+  size_t start = 0;
+  for (int i = 0; i < n && start <= line.size(); ++i) {
+    size_t sp = line.find(' ', start);
+    if (sp == std::string::npos) sp = line.size();
+    f.push_back(line.substr(start, sp - start));
+    start = sp + 1;
+  }
+  f.push_back(start <= line.size() ? line.substr(start) : "");
+  return f;
+}
+
+// `events --since`: the gateway's JetStream stream replayed from a sequence, filtered, in
+// order, each line led by its sequence; with --follow new events follow.
+TEST_F(CliTest, EventsSinceReplaysTheStream) {
+  // Namespace events carry the namespace of the call that made them.
+  const std::string other = ns_ + "-other";
+  auto in_other = [&](std::vector<std::string> args) {
+    std::vector<std::string> argv = {bin_ + "/berth", "-a", suite_->socket(), "-n", other};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return suite_->Run(argv).exit_code;
+  };
+  ASSERT_EQ(Berth({"namespaces", "create", ns_}).exit_code, 0);
+  ASSERT_EQ(in_other({"namespaces", "create", other}), 0);
+  for (const char* v : {"1", "2", "3"}) {
+    ASSERT_EQ(Berth({"namespaces", "label", ns_, std::string("probe=") + v}).exit_code, 0);
+    ASSERT_EQ(in_other({"namespaces", "label", other, std::string("probe=") + v}), 0);
+  }
+  // Publishing is asynchronous: wait until the stream has all of ours.
+  const std::string mine = "namespace==" + ns_;
+  RunResult r;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        r = Berth({"events", "--since", "0", mine});
+        return r.exit_code == 0 && Contains(r.out, "\"probe\":\"3\"");
+      },
+      std::chrono::seconds(30)))
+      << r.out << r.err;
+  // <seq> <time> <namespace> <topic> <json>: create, then update 1, 2, 3.
+  std::vector<uint64_t> seqs;
+  std::vector<std::string> topics;
+  for (const std::string& line : Lines(r.out)) {
+    std::vector<std::string> f = Fields(line, 4);
+    seqs.push_back(std::stoull(f[0]));
+    EXPECT_EQ(f[2], ns_) << line;
+    topics.push_back(f[3]);
+  }
+  ASSERT_EQ(topics, (std::vector<std::string>{"/namespaces/create", "/namespaces/update",
+                                              "/namespaces/update", "/namespaces/update"}))
+      << r.out;
+  EXPECT_TRUE(std::is_sorted(seqs.begin(), seqs.end()));
+  EXPECT_TRUE(std::adjacent_find(seqs.begin(), seqs.end()) == seqs.end()) << r.out;
+
+  // From the second update on: exactly updates 2 and 3, in order.
+  r = Berth({"events", "--since", std::to_string(seqs[2]), mine});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::vector<std::string> lines = Lines(r.out);
+  ASSERT_EQ(lines.size(), 2u) << r.out;
+  EXPECT_EQ(Fields(lines[0], 1)[0], std::to_string(seqs[2]));
+  EXPECT_TRUE(Contains(lines[0], "\"probe\":\"2\"")) << lines[0];
+  EXPECT_EQ(Fields(lines[1], 1)[0], std::to_string(seqs[3]));
+  EXPECT_TRUE(Contains(lines[1], "\"probe\":\"3\"")) << lines[1];
+
+  // Unfiltered, the other namespace's events are there too, between ours; a topic filter.
+  r = Berth({"events", "--since", std::to_string(seqs[2])});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(Contains(r.out, " " + other + " /namespaces/update ")) << r.out;
+  r = Berth({"events", "--since", std::to_string(seqs[0]),
+             "topic==\"/namespaces/create\",namespace==" + ns_});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(Lines(r.out).size(), 1u) << r.out;
+  EXPECT_TRUE(Contains(r.out, "/namespaces/create")) << r.out;
+
+  // JSON lines carry the sequence.
+  r = Berth({"events", "--since", std::to_string(seqs[3]), "--format", "json", mine});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  nlohmann::json j = nlohmann::json::parse(r.out, nullptr, false);
+  ASSERT_TRUE(j.is_object()) << r.out;
+  EXPECT_EQ(j["sequence"], seqs[3]);
+  EXPECT_EQ(j["topic"], "/namespaces/update");
+  EXPECT_EQ(j["event"]["labels"]["probe"], "3");
+
+  // Past the end: nothing, success. Bad filter: one line, invalid argument.
+  r = Berth({"events", "--since", std::to_string(seqs[3] + 1), mine});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "");
+  r = Berth({"events", "--since", "0", "topic=="});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_TRUE(Contains(r.err, "(invalid argument)")) << r.err;
+  EXPECT_EQ(Berth({"events", "--follow"}).exit_code, 2);
+
+  // --follow: the stored events, then new ones as they come.
+  const std::string out = suite_->Path("follow-" + ns_ + ".out");
+  testing::ChildProcessOptions o;
+  o.argv = {bin_ + "/berth", "-a", suite_->socket(), "events", "--since", std::to_string(seqs[3]),
+            "--follow",      mine};
+  o.stdout_path = out;
+  o.stderr_path = out + ".err";
+  ASSERT_OK_AND_ASSIGN(testing::ChildProcess follow, testing::ChildProcess::Start(o));
+  ASSERT_TRUE(WaitFor([&] { return Contains(client_testing::ReadFile(out), "\"probe\":\"3\""); },
+                      std::chrono::seconds(30)))
+      << client_testing::ReadFile(out + ".err");
+  ASSERT_EQ(in_other({"namespaces", "label", other, "probe=4"}), 0);
+  ASSERT_EQ(Berth({"namespaces", "label", ns_, "probe=4"}).exit_code, 0);
+  ASSERT_TRUE(WaitFor([&] { return Contains(client_testing::ReadFile(out), "\"probe\":\"4\""); },
+                      std::chrono::seconds(30)))
+      << client_testing::ReadFile(out) << client_testing::ReadFile(out + ".err");
+  lines = Lines(client_testing::ReadFile(out));
+  ASSERT_EQ(lines.size(), 2u) << client_testing::ReadFile(out);
+  EXPECT_GT(std::stoull(Fields(lines[1], 1)[0]), seqs[3]);
+  EXPECT_TRUE(Contains(lines[1], " " + ns_ + " /namespaces/update ")) << lines[1];
+  EXPECT_TRUE(follow.Running());
+  ASSERT_EQ(Berth({"namespaces", "rm", other}).exit_code, 0);
+}
+
+// --seccomp applies containerd's default profile: filter mode in /proc/self/status, and a
+// syscall the profile forbids (unshare without CAP_SYS_ADMIN) fails; without it neither.
+TEST_F(CliTest, RunWithDefaultSeccomp) {
+  Import();
+  RunResult r =
+      Berth({"run", "--rm", kImage, "s1", "busybox", "grep", "Seccomp:", "/proc/self/status"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "Seccomp:\t0\n");
+  r = Berth({"run", "--rm", "--seccomp", kImage, "s2", "busybox", "grep",
+             "Seccomp:", "/proc/self/status"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "Seccomp:\t2\n");
+  // A new user namespace needs no capability, only the profile stops it.
+  r = Berth({"run", "--rm", kImage, "s3", "busybox", "unshare", "-U", "echo", "unshared"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "unshared\n");
+  r = Berth(
+      {"run", "--rm", "--seccomp", kImage, "s4", "busybox", "unshare", "-U", "echo", "unshared"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_EQ(r.out, "");
+  EXPECT_TRUE(Contains(r.err, "Operation not permitted")) << r.err;
+  // Ordinary work goes on under the profile (fork, exec, pipes, files).
+  r = Berth({"run", "--rm", "--seccomp", kImage, "s5", "sh", "-c",
+             "echo a > /tmp/f && cat /tmp/f | cat && ls /tmp"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "a\nf\n");
+}
+
+TEST_F(CliTest, RunPlatform) {
+  Import();
+  const std::string host = platforms::Format(platforms::DefaultPlatform());
+  RunResult r = Berth({"run", "--rm", "--platform", host, kImage, "pl1", "echo", "ok"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "ok\n");
+  const std::string other =
+      platforms::DefaultPlatform().architecture == "s390x" ? "linux/ppc64le" : "linux/s390x";
+  r = Berth({"run", "--rm", "--platform", other, kImage, "pl2", "echo", "ok"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_TRUE(Contains(r.err, "(not found)")) << r.err;
+  EXPECT_EQ(r.out, "");
+  r = Berth({"run", "--rm", "--platform", "linux/a/b/c", kImage, "pl3", "echo", "ok"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_TRUE(Contains(r.err, "(invalid argument)")) << r.err;
+}
+
+TEST_F(CliTest, SnapshotsTree) {
+  ASSERT_EQ(Berth({"snapshots", "prepare", "base-active"}).exit_code, 0);
+  ASSERT_EQ(Berth({"snapshots", "commit", "base", "base-active"}).exit_code, 0);
+  ASSERT_EQ(Berth({"snapshots", "prepare", "mid-active", "base"}).exit_code, 0);
+  ASSERT_EQ(Berth({"snapshots", "commit", "mid", "mid-active"}).exit_code, 0);
+  ASSERT_EQ(Berth({"snapshots", "prepare", "leaf", "mid"}).exit_code, 0);
+  ASSERT_EQ(Berth({"snapshots", "view", "aside", "base"}).exit_code, 0);
+  ASSERT_EQ(Berth({"snapshots", "prepare", "alone"}).exit_code, 0);
+  RunResult r = Berth({"snapshots", "tree"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out,
+            " alone\n"
+            " base\n"
+            "  \\_ aside\n"
+            "  \\_ mid\n"
+            "    \\_ leaf\n")
+      << r.out;
+  for (const char* key : {"alone", "aside", "leaf", "mid", "base"}) {
+    EXPECT_EQ(Berth({"snapshots", "rm", key}).exit_code, 0) << key;
+  }
+  EXPECT_EQ(Berth({"snapshots", "tree"}).out, "");
+}
+
+// `content fetch`: the image's blobs into the content store, nothing unpacked.
+TEST_F(CliTest, ContentFetchDoesNotUnpack) {
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<testing::Registry> registry, testing::Registry::Start());
+  testing::ImageOptions options;
+  options.architecture = platforms::DefaultPlatform().architecture;
+  ASSERT_OK_AND_ASSIGN(testing::OciImage image, testing::BusyboxImage(options));
+  ASSERT_OK(registry->Push("test/fetched", "1.0", image));
+  const std::string ref = registry->Reference("test/fetched", "1.0");
+
+  RunResult r = Berth({"content", "fetch", "--plain-http", ref});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_FALSE(Contains(r.out, "unpack")) << r.out;
+  EXPECT_EQ(Lines(r.out).back(), "image " + ref + " digest=" + image.manifest.digest);
+  r = Berth({"content", "ls", "-q"});
+  EXPECT_TRUE(Contains(r.out, image.manifest.digest)) << r.out;
+  EXPECT_TRUE(Contains(r.out, image.layers[0].blob.digest)) << r.out;
+  EXPECT_EQ(Berth({"snapshots", "ls", "-q"}).out, "");
+  r = Berth({"content", "fetch", "--plain-http", registry->Reference("test/fetched", "nosuch")});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_TRUE(Contains(r.err, "(not found)")) << r.err;
+  EXPECT_EQ(Berth({"images", "rm", ref}).exit_code, 0);
+}
+
+// The README's "events from NATS" program: subscribed to this namespace's subjects on the
+// suite's nats-server, it prints each event's subject, namespace, topic and type.
+TEST_F(CliTest, NatsEventsExampleDecodesEnvelopes) {
+  std::string port = client_testing::ReadFile(suite_->root() + "/nats/port");
+  while (!port.empty() && (port.back() == '\n' || port.back() == ' ')) port.pop_back();
+  ASSERT_FALSE(port.empty());
+  const std::string out = suite_->Path("nats-events-" + ns_ + ".out");
+  testing::ChildProcessOptions o;
+  o.argv = {bin_ + "/berth-example-nats-events", "nats://127.0.0.1:" + port,
+            "berth.events." + ns_ + ".>"};
+  o.stdout_path = out;
+  o.stderr_path = out + ".err";
+  ASSERT_OK_AND_ASSIGN(testing::ChildProcess reader, testing::ChildProcess::Start(o));
+  int n = 0;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        Berth({"namespaces", "label", ns_, "probe=" + std::to_string(n++)});
+        return Contains(client_testing::ReadFile(out), "/namespaces/update");
+      },
+      std::chrono::seconds(30)))
+      << client_testing::ReadFile(out + ".err");
+  std::string first = Lines(client_testing::ReadFile(out)).front();
+  EXPECT_EQ(first.rfind("berth.events." + ns_ + ".namespaces.update ", 0), 0u) << first;
+  EXPECT_TRUE(Contains(first, " " + ns_ + " ")) << first;
+  EXPECT_TRUE(Contains(first, "containerd.events.NamespaceUpdate")) << first;
 }
 
 TEST_F(CliTest, ExamplesRun) {

@@ -2,6 +2,9 @@
 #include <errno.h>
 #include <unistd.h>
 
+#include <functional>
+#include <map>
+
 #include "cli/cli.h"
 #include "fmt/format.h"
 #include "lib/digest/digest.h"
@@ -118,6 +121,36 @@ void PrintMounts(const std::vector<snapshot::Mount>& mounts, const std::string& 
   }
 }
 
+// `snapshots tree`, as ctr prints it: each root (no parent, or a parent not listed) at the left,
+// " <name>", and every child under its parent two columns further in, "  \\_ <name>"; children
+// in name order.
+int SnapshotTree(Env& env, const SnapshotFlags& f) {
+  std::map<std::string, std::string> parents;  // name -> parent
+  absl::Status s =
+      Snapshots(env, f)->Walk(env.client().Context(), f.args, [&](const snapshot::Info& i) {
+        parents[i.name] = i.parent;
+        return absl::OkStatus();
+      });
+  if (!s.ok()) return Fail(s);
+  std::map<std::string, std::vector<std::string>> children;
+  std::vector<std::string> roots;
+  for (const auto& [name, parent] : parents) {
+    if (parent.empty() || parents.count(parent) == 0) {
+      roots.push_back(name);
+    } else {
+      children[parent].push_back(name);
+    }
+  }
+  std::function<void(const std::string&, int)> print = [&](const std::string& name, int level) {
+    std::string prefix(static_cast<size_t>(2 * level), ' ');
+    if (level > 0) prefix += "\\_";
+    std::printf("%s %s\n", prefix.c_str(), name.c_str());
+    for (const std::string& child : children[name]) print(child, level + 1);
+  };
+  for (const std::string& root : roots) print(root, 0);
+  return 0;
+}
+
 }  // namespace
 
 void AddContentCommands(CLI::App& app, Env& env) {
@@ -177,6 +210,8 @@ void AddContentCommands(CLI::App& app, Env& env) {
     absl::StatusOr<content::Info> updated = c.ContentStore().Update(c.Context(), info, paths);
     if (!updated.ok()) env.exit_code = Fail(updated.status());
   });
+
+  AddContentFetchCommand(content, env);
 }
 
 void AddSnapshotCommands(CLI::App& app, Env& env) {
@@ -209,6 +244,10 @@ void AddSnapshotCommands(CLI::App& app, Env& env) {
       table.Print(stdout, f->quiet);
     }
   });
+
+  CLI::App* tree = sn->add_subcommand("tree", "the snapshots as a parent/child tree [FILTER...]");
+  tree->add_option("filters", f->args, "filters");
+  tree->callback([&env, f] { env.exit_code = SnapshotTree(env, *f); });
 
   auto keys = std::make_shared<std::vector<std::string>>();
   CLI::App* rm = sn->add_subcommand("rm", "remove snapshots: KEY...")->alias("delete");

@@ -332,6 +332,28 @@ void AddPull(CLI::App* parent, Env& env) {
 
 }  // namespace
 
+void AddContentFetchCommand(CLI::App* content, Env& env) {
+  auto f = std::make_shared<ImageFlags>();
+  f->no_unpack = true;
+  CLI::App* fetch = content->add_subcommand(
+      "fetch",
+      "fetch an image's content into the content store without unpacking: REF (the server-side "
+      "pull without unpack, so the image is recorded too). Output as `pull`");
+  fetch->add_option("ref", f->args, "image reference")->required();
+  fetch->add_option("--platform", f->platform, "platform (default: the host's)");
+  fetch->add_flag("--all-platforms", f->all_platforms, "every platform of an index");
+  fetch->add_flag("--plain-http", f->plain_http, "talk to the registry over plain HTTP");
+  fetch->add_option("--hosts-dir", f->hosts_dirs, "hosts.toml directory on the server")
+      ->allow_extra_args(false)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  fetch->add_option("-u,--user", f->user, "registry credentials USER[:PASSWORD]");
+  fetch->add_option("--label", f->labels, "image label KEY=VALUE (repeatable)")
+      ->allow_extra_args(false)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  fetch->add_flag("-q,--quiet", f->quiet, "print only the image name");
+  fetch->callback([&env, f] { env.exit_code = ImagesPull(env, *f); });
+}
+
 void AddImageCommands(CLI::App& app, Env& env) {
   CLI::App* images = app.add_subcommand("images", "manage images")->alias("image");
   images->alias("i");

@@ -14,6 +14,7 @@
 #include "cli/cli.h"
 #include "cli/signals.h"
 #include "fmt/format.h"
+#include "lib/platforms/platforms.h"
 #include "proto/containerd/runtime/v2/runc/options/oci.pb.h"
 
 namespace berth::cli {
@@ -68,6 +69,8 @@ struct RunFlags {
   bool rootfs = false;
   bool net_host = false;
   bool privileged = false;
+  // containerd's default seccomp profile (after the capability options: it follows them).
+  bool seccomp = false;
   bool read_only = false;
   std::vector<std::string> env;
   std::vector<std::string> mounts;
@@ -81,6 +84,19 @@ struct RunFlags {
   std::string platform;
   uint64_t memory_limit = 0;
 };
+
+// NotFound unless the image config's os/architecture/variant runs under `platform`;
+// InvalidArgument for a bad specifier.
+absl::Status CheckPlatform(const std::string& ref, const std::string& platform,
+                           const ImageSpec& spec) {
+  absl::StatusOr<platforms::Platform> want = platforms::Parse(platform);
+  if (!want.ok()) return want.status();
+  platforms::Platform have{spec.os, spec.architecture,
+                           spec.raw.is_object() ? spec.raw.value("variant", "") : ""};
+  if (platforms::Only(*want).Match(have)) return absl::OkStatus();
+  return absl::NotFoundError(fmt::format("image {:?}: no manifest for platform {} (it is {})", ref,
+                                         platforms::Format(*want), platforms::Format(have)));
+}
 
 // "type=bind,src=/a,dst=/b,options=rbind:ro" (ctr's --mount syntax).
 absl::StatusOr<oci::Mount> ParseMount(const std::string& spec) {
@@ -153,6 +169,11 @@ int DoRun(Env& env, const RunFlags& f, std::vector<std::string> args) {
     sopts.push_back(cmd.empty() ? WithImageConfig(*image) : WithImageConfigArgs(*image, cmd));
     absl::StatusOr<ImageSpec> spec = image->Spec();
     if (!spec.ok()) return Fail(spec.status());
+    if (!f.platform.empty()) {
+      // An index yields its manifest for the platform; a lone manifest must be for it.
+      absl::Status s = CheckPlatform(ref, f.platform, *spec);
+      if (!s.ok()) return Fail(s);
+    }
     for (const auto& [k, v] : spec->labels) labels.emplace(k, v);
     if (!spec->stop_signal.empty())
       labels["io.containerd.image.config.stop-signal"] = spec->stop_signal;
@@ -171,11 +192,17 @@ int DoRun(Env& env, const RunFlags& f, std::vector<std::string> args) {
     sopts.push_back(oci::WithHostResolvconf);
   }
   if (f.tty) sopts.push_back(oci::WithTTY);
-  if (!f.user.empty()) sopts.push_back(oci::WithUser(f.user));
+  if (!f.user.empty()) {
+    // As ctr: the user's supplementary groups from the image's /etc/group too (without them a
+    // process keeps groups it should not have, or lacks ones it should: CVE-2023-25173).
+    sopts.push_back(oci::WithUser(f.user));
+    sopts.push_back(oci::WithAdditionalGIDs(f.user));
+  }
   if (!f.cwd.empty()) sopts.push_back(oci::WithProcessCwd(f.cwd));
   if (!f.hostname.empty()) sopts.push_back(oci::WithHostname(f.hostname));
   if (f.privileged) sopts.push_back(oci::WithPrivileged);
   if (f.read_only) sopts.push_back(oci::WithRootFSReadonly);
+  if (f.seccomp) sopts.push_back(oci::WithDefaultSeccomp);
   if (f.memory_limit > 0) sopts.push_back(oci::WithMemoryLimit(f.memory_limit));
   copts.push_back(WithNewSpec(sopts));
   copts.push_back(WithContainerLabels(labels));
@@ -303,6 +330,7 @@ void AddRunCommand(CLI::App& app, Env& env) {
   run->add_flag("--net-host", flags->net_host, "use the host's network namespace");
   run->add_flag("--privileged", flags->privileged, "every capability, no masked paths");
   run->add_flag("--read-only", flags->read_only, "read-only root filesystem");
+  run->add_flag("--seccomp", flags->seccomp, "apply containerd's default seccomp profile");
   // Repeatable options take one value per occurrence (the image follows them).
   run->add_option("--env", flags->env, "environment KEY=VALUE (repeatable)")
       ->allow_extra_args(false)

@@ -7,13 +7,14 @@
 #ifndef BERTH_CLIENT_BERTH_H_
 #define BERTH_CLIENT_BERTH_H_
 
-#include "client/cio/io.h"      // IWYU pragma: export
-#include "client/client.h"      // IWYU pragma: export
-#include "client/container.h"   // IWYU pragma: export
-#include "client/events.h"      // IWYU pragma: export
-#include "client/image.h"       // IWYU pragma: export
-#include "client/oci/spec.h"    // IWYU pragma: export
-#include "client/task.h"        // IWYU pragma: export
-#include "lib/status/status.h"  // IWYU pragma: export (RETURN_IF_ERROR for options)
+#include "client/cio/io.h"       // IWYU pragma: export
+#include "client/client.h"       // IWYU pragma: export
+#include "client/container.h"    // IWYU pragma: export
+#include "client/events.h"       // IWYU pragma: export
+#include "client/image.h"        // IWYU pragma: export
+#include "client/oci/seccomp.h"  // IWYU pragma: export
+#include "client/oci/spec.h"     // IWYU pragma: export
+#include "client/task.h"         // IWYU pragma: export
+#include "lib/status/status.h"   // IWYU pragma: export (RETURN_IF_ERROR for options)
 
 #endif  // BERTH_CLIENT_BERTH_H_

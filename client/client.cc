@@ -132,6 +132,7 @@ Client::Client(const std::string& address, ClientOptions options) {
   conn->transfer = containerd::services::transfer::v1::Transfer::NewStub(ch);
   conn->version = containerd::services::version::v1::Version::NewStub(ch);
   conn->pull = berth::image::v1::Pull::NewStub(ch);
+  conn->admin = berth::gateway::v1::GatewayAdmin::NewStub(ch);
   conn->content_store = std::make_unique<proxy::ContentProxy>(ch);
   conn->diff = std::make_unique<proxy::DiffProxy>(ch);
   ns_ = conn->options.default_namespace;
@@ -217,6 +218,16 @@ absl::StatusOr<bool> Client::IsServing() const {
   RETURN_IF_ERROR(AddressStatus());
   ASSIGN_OR_RETURN(server::HealthStatus st, server::CheckHealth(*conn_->channel));
   return st == server::HealthStatus::kServing;
+}
+
+absl::StatusOr<GcReport> Client::GarbageCollect(bool dry_run) const {
+  RETURN_IF_ERROR(AddressStatus());
+  auto ctx = NewCallContext();
+  berth::gateway::v1::GarbageCollectRequest req;
+  req.set_dry_run(dry_run);
+  berth::gateway::v1::GarbageCollectResponse resp;
+  RETURN_IF_ERROR(RpcStatus(conn_->admin->GarbageCollect(ctx.get(), req, &resp), "gc"));
+  return std::move(*resp.mutable_report());
 }
 
 absl::StatusOr<std::vector<std::pair<std::string, std::string>>> Client::Plugins() const {
@@ -588,6 +599,14 @@ absl::StatusOr<std::vector<Image>> Client::ListImages(
 absl::StatusOr<Container> Client::NewContainer(const std::string& id,
                                                std::vector<NewContainerOpt> opts) const {
   RETURN_IF_ERROR(AddressStatus());
+  if (LeaseID().empty()) {
+    // As containerd's client: the snapshot an option prepares and the container record that
+    // names it are made under a lease, so that a garbage collection between the two cannot
+    // remove the snapshot. The record then holds it; the lease goes when this returns.
+    ASSIGN_OR_RETURN(ScopedLease lease, WithLease());  // expires in 24 h, as containerd's
+    ASSIGN_OR_RETURN(Container leased, lease.client().NewContainer(id, std::move(opts)));
+    return Container(*this, leased.ID());
+  }
   ContainerRecord record;
   record.set_id(id);
   record.mutable_runtime()->set_name(conn_->options.runtime);

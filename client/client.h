@@ -41,6 +41,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "lib/context/call_context.h"
+#include "proto/berth/gc/v1/gc.pb.h"
 #include "proto/containerd/services/containers/v1/containers.pb.h"
 #include "proto/containerd/services/images/v1/images.pb.h"
 
@@ -65,6 +66,7 @@ class Comparer;
 class Client;
 class Container;
 class ContainerService;
+class EventReplay;
 class EventStream;
 class ImageService;
 class LeaseService;
@@ -75,6 +77,8 @@ class ScopedLease;
 // Records as the services store them (the containerd protos).
 using ContainerRecord = containerd::services::containers::v1::Container;
 using ImageRecord = containerd::services::images::v1::Image;
+// What a garbage collection did (berth.gc.v1.Report).
+using GcReport = berth::gc::v1::Report;
 using Labels = std::map<std::string, std::string>;
 using Time = std::chrono::system_clock::time_point;
 
@@ -200,6 +204,69 @@ struct ImportOptions {
   berth::Labels labels;
 };
 
+// One step of a server-side push (berth.image.v1.PushProgress).
+struct PushProgress {
+  enum class Kind {
+    kUnspecified,
+    kPushing,   // blob or manifest `digest` is being pushed
+    kUploaded,  // its bytes were sent
+    kExists,    // the repository had it already
+    kMounted,   // mounted from repository `mounted_from` of the same registry
+    kDone,      // the last message: the root `digest` is pushed as `ref`
+  };
+  Kind kind = Kind::kUnspecified;
+  std::string ref;
+  std::string digest;
+  std::string media_type;
+  // "index", "manifest", "config" or "layer".
+  std::string role;
+  int64_t size = 0;
+  std::string mounted_from;
+};
+
+// "pushing", "uploaded", ... for printing.
+const char* PushProgressKindName(PushProgress::Kind kind);
+
+// What Push is asked for.
+struct PushConfig {
+  // Where to push; empty: the image's own name.
+  std::string target;
+  // Platforms whose manifests are pushed from an index; empty: all of the index's.
+  std::vector<std::string> platforms;
+  // Registry over plain HTTP; hosts.toml directories on the server; credentials.
+  bool plain_http = false;
+  std::vector<std::string> hosts_dirs;
+  std::string username;
+  std::string password;
+  // > 0: upload blobs in chunks of this many bytes; 0: monolithic.
+  int64_t chunk_size = 0;
+  // Called for every progress step (on the calling thread).
+  std::function<void(const PushProgress&)> progress;
+};
+using PushOpt = std::function<absl::Status(PushConfig* config)>;
+
+// Pushes to this reference instead of the image's name.
+PushOpt WithPushTarget(std::string target);
+// Pushes only this platform's manifests of an index.
+PushOpt WithPushPlatform(std::string platform);
+// Talks to the registry over plain HTTP.
+absl::Status WithPushPlainHTTP(PushConfig* config);
+// hosts.toml directory on the server.
+PushOpt WithPushHostsDir(std::string dir);
+// Registry credentials.
+PushOpt WithPushCredentials(std::string username, std::string password);
+// Chunked uploads of `bytes` per PATCH.
+PushOpt WithPushChunkSize(int64_t bytes);
+// Reports progress.
+PushOpt WithPushProgress(std::function<void(const PushProgress&)> progress);
+
+struct ExportOptions {
+  // Platforms whose manifests are exported from an index ("linux/arm64"); empty: every
+  // manifest of the index that is in the content store (those of platforms a pull did not
+  // fetch are left out). The index itself is exported unchanged, as ctr does.
+  std::vector<std::string> platforms;
+};
+
 struct Lease {
   std::string id;
   Time created_at;
@@ -259,6 +326,10 @@ class Client {
   absl::StatusOr<bool> IsServing() const;
   // Introspection.Plugins: "<type>/<id>" of each plugin, with its init error when failed.
   absl::StatusOr<std::vector<std::pair<std::string, std::string>>> Plugins() const;
+  // Runs a garbage collection on the gateway now and waits for it (berth.gateway.v1
+  // GatewayAdmin/GarbageCollect; needs no namespace). With dry_run, only marks: the report
+  // lists what a sweep would remove. Unavailable when the gateway runs without GC.
+  absl::StatusOr<GcReport> GarbageCollect(bool dry_run = false) const;
 
   // --- services -------------------------------------------------------------------------
   NamespaceService Namespaces() const;
@@ -296,6 +367,18 @@ class Client {
   // record per named manifest (created, or updated when the name exists). Runs under a
   // lease of its own, so nothing is collected half-way.
   absl::StatusOr<std::vector<Image>> Import(int fd, const ImportOptions& options = {}) const;
+  // Pushes the image named `ref` (as stored, or normalised) to a registry on the server
+  // (berth.image.v1.Pull/Push) and returns the digest of the root pushed. Unimplemented when
+  // the server has no server-side push; NotFound naming the image when there is none; the
+  // push's errors (InvalidArgument, Unauthenticated, Unavailable, ...).
+  absl::StatusOr<std::string> Push(const std::string& ref, std::vector<PushOpt> opts = {}) const;
+  // Writes the images `names` as an OCI image-layout tar archive to `fd` (as `ctr images
+  // export`): oci-layout, index.json (one entry per image, annotated with
+  // io.containerd.image.name and org.opencontainers.image.ref.name), blobs/sha256/<hex> for
+  // every blob of their trees (each once). NotFound naming an image or a missing blob;
+  // InvalidArgument for an empty list or an oversized document; Internal for write errors.
+  absl::Status Export(int fd, const std::vector<std::string>& names,
+                      const ExportOptions& options = {}) const;
 
   // --- containers -----------------------------------------------------------------------
   // Creates a container record from the options, applied in order (containerd's
@@ -318,6 +401,15 @@ class Client {
   // subscription in place, so every event published after this returns is delivered.
   absl::StatusOr<std::unique_ptr<EventStream>> Subscribe(
       const std::vector<std::string>& filters = {}) const;
+  // Replays the events berth's gateway keeps in its JetStream stream (berth.gateway.v1
+  // GatewayAdmin/ReplayEvents; `berth events --since`): those of every namespace from stream
+  // sequence `since` on (0: the oldest kept), in order, each with its sequence, matching
+  // `filters` as Subscribe does. Without `follow` the replay ends (Next: OutOfRange) after the
+  // last stored event; with it, new events follow as they are stored until Cancel(). The
+  // server's errors come from the first Next(): InvalidArgument (bad filter), Unavailable (no
+  // event bus), NotFound (no stream), Unimplemented (not a berth gateway).
+  absl::StatusOr<std::unique_ptr<EventReplay>> ReplayEvents(
+      uint64_t since, const std::vector<std::string>& filters = {}, bool follow = false) const;
 
   // --- internals (used by the other client classes) ------------------------------------
   struct Connection;

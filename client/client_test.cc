@@ -303,6 +303,33 @@ TEST_F(ClientTest, PullsFromARegistryWithProgress) {
       client_->Pull(registry->Reference("test/busybox", "nosuchtag"), WithPlainHTTP).status()));
 }
 
+// A garbage collection between the snapshot an option prepares and the container record that
+// names it (run here by an option placed between the two) removes nothing: NewContainer works
+// under a lease, as containerd's client does.
+TEST_F(ClientTest, ACollectionDuringNewContainerKeepsItsSnapshot) {
+  ASSERT_OK_AND_ASSIGN(Image image, ImportBusybox());
+  int collections = 0;
+  NewContainerOpt collect = [&collections](const Client& c, ContainerRecord*) -> absl::Status {
+    ASSIGN_OR_RETURN(GcReport report, c.GarbageCollect());
+    if (!report.dry_run()) ++collections;
+    return absl::OkStatus();
+  };
+  ASSERT_OK_AND_ASSIGN(
+      Container c, client_->NewContainer(
+                       "gcrace", WithImage(image), WithNewSnapshot("gcrace-rootfs", image), collect,
+                       WithNewSpec(WithImageConfig(image), oci::WithProcessArgs({"true"}))));
+  EXPECT_EQ(collections, 1);
+  ASSERT_OK(client_->SnapshotService()->Stat(client_->Context(), "gcrace-rootfs").status());
+  ASSERT_OK_AND_ASSIGN(Task task, c.NewTask());
+  std::future<absl::StatusOr<ExitStatus>> exited = task.Wait();
+  ASSERT_OK(task.Start());
+  ASSERT_OK_AND_ASSIGN(ExitStatus status, exited.get());
+  EXPECT_EQ(status.code, 0u);
+  // The lease NewContainer took is gone again.
+  ASSERT_OK_AND_ASSIGN(std::vector<Lease> leases, client_->Leases().List());
+  EXPECT_TRUE(leases.empty());
+}
+
 TEST_F(ClientTest, TaskLifecycleWithFifosWaitBeforeStartAndExitCode) {
   ASSERT_OK_AND_ASSIGN(Container c,
                        NewBusybox("life", {"sh", "-c", "echo out; echo err >&2; exit 3"}));
@@ -482,6 +509,62 @@ TEST_F(ClientTest, EventsArriveInOrder) {
   } else {
     EXPECT_TRUE(absl::IsInvalidArgument(bad.status()));
   }
+}
+
+// ReplayEvents: the gateway's JetStream stream from a sequence on, filtered, in order; follow
+// goes on with new events until Cancel.
+TEST_F(ClientTest, ReplayEventsFromASequence) {
+  ASSERT_OK_AND_ASSIGN(Container c, NewBusybox("rp", {"sh", "-c", "exit 4"}));
+  ASSERT_OK_AND_ASSIGN(Task task, c.NewTask());
+  std::future<absl::StatusOr<ExitStatus>> exited = task.Wait();
+  ASSERT_OK(task.Start());
+  ASSERT_OK(exited.get().status());
+  ASSERT_OK(task.Delete().status());
+  ASSERT_OK(c.Delete(WithSnapshotCleanup));
+
+  const std::vector<std::string> filter = {"namespace==" + ns_ + ",topic~=\"^/tasks/\""};
+  // Following from the start waits for events still on their way into the stream.
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<EventReplay> all,
+                       client_->ReplayEvents(0, filter, /*follow=*/true));
+  std::vector<std::string> topics;
+  std::vector<uint64_t> seqs;
+  while (topics.empty() || topics.back() != "/tasks/delete") {
+    ASSERT_OK_AND_ASSIGN(ReplayedEvent e, all->Next());
+    EXPECT_EQ(e.envelope.ns, ns_);
+    topics.push_back(e.envelope.topic);
+    seqs.push_back(e.sequence);
+  }
+  all->Cancel();
+  EXPECT_TRUE(absl::IsCancelled(all->Next().status()));
+  ASSERT_EQ(topics, (std::vector<std::string>{"/tasks/create", "/tasks/start", "/tasks/exit",
+                                              "/tasks/delete"}));
+  EXPECT_TRUE(std::is_sorted(seqs.begin(), seqs.end()));
+
+  // From the exit on, without follow: exit, delete, then the end.
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<EventReplay> tail, client_->ReplayEvents(seqs[2], filter));
+  ASSERT_OK_AND_ASSIGN(ReplayedEvent exit_event, tail->Next());
+  EXPECT_EQ(exit_event.sequence, seqs[2]);
+  const auto* exit = exit_event.envelope.As<containerd::events::TaskExit>();
+  ASSERT_NE(exit, nullptr);
+  EXPECT_EQ(exit->exit_status(), 4u);
+  ASSERT_OK_AND_ASSIGN(ReplayedEvent delete_event, tail->Next());
+  EXPECT_EQ(delete_event.sequence, seqs[3]);
+  EXPECT_TRUE(absl::IsOutOfRange(tail->Next().status()));
+
+  // Following past the end: the next event of the namespace, when it comes.
+  const std::vector<std::string> updates = {"namespace==" + ns_ + ",topic==\"/namespaces/update\""};
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<EventReplay> follow,
+                       client_->ReplayEvents(seqs[3] + 1, updates, /*follow=*/true));
+  ASSERT_OK(client_->Namespaces().SetLabel(ns_, "replayed", "yes"));
+  ASSERT_OK_AND_ASSIGN(ReplayedEvent update, follow->Next());
+  EXPECT_GT(update.sequence, seqs[3]);
+  EXPECT_EQ(update.envelope.topic, "/namespaces/update");
+  follow->Cancel();
+  EXPECT_TRUE(absl::IsCancelled(follow->Next().status()));
+
+  // A bad filter is refused.
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<EventReplay> bad, client_->ReplayEvents(0, {"topic=="}));
+  EXPECT_TRUE(absl::IsInvalidArgument(bad->Next().status()));
 }
 
 // A user-written option, as containerd's WithHtop example: the host's pid namespace.

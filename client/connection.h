@@ -19,6 +19,7 @@
 #include "client/proxy/content_proxy.h"
 #include "client/proxy/snapshot_proxy.h"
 #include "lib/status/grpc_status.h"
+#include "proto/berth/gateway/v1/admin.grpc.pb.h"
 #include "proto/berth/image/v1/pull.grpc.pb.h"
 #include "proto/containerd/services/containers/v1/containers.grpc.pb.h"
 #include "proto/containerd/services/content/v1/content.grpc.pb.h"
@@ -53,6 +54,7 @@ struct Client::Connection {
   std::unique_ptr<containerd::services::transfer::v1::Transfer::Stub> transfer;
   std::unique_ptr<containerd::services::version::v1::Version::Stub> version;
   std::unique_ptr<berth::image::v1::Pull::Stub> pull;
+  std::unique_ptr<berth::gateway::v1::GatewayAdmin::Stub> admin;
 
   std::unique_ptr<proxy::ContentProxy> content_store;
   std::unique_ptr<proxy::DiffProxy> diff;

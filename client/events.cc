@@ -62,6 +62,16 @@ const std::map<std::string, const google::protobuf::Message*, std::less<>>& Know
   return *known;
 }
 
+Envelope FromProto(const evpb::Envelope& e) {
+  Envelope out;
+  out.timestamp = FromProtoTime(e.timestamp());
+  out.ns = e.namespace_();
+  out.topic = e.topic();
+  out.event = e.event();
+  out.decoded = DecodeEvent(out.event);
+  return out;
+}
+
 class GrpcEventStream final : public EventStream {
  public:
   explicit GrpcEventStream(std::unique_ptr<grpc::ClientContext> ctx) : ctx_(std::move(ctx)) {}
@@ -88,13 +98,7 @@ class GrpcEventStream final : public EventStream {
                        : RpcStatus(st, "events");
       return final_;
     }
-    Envelope out;
-    out.timestamp = FromProtoTime(e.timestamp());
-    out.ns = e.namespace_();
-    out.topic = e.topic();
-    out.event = e.event();
-    out.decoded = DecodeEvent(out.event);
-    return out;
+    return FromProto(e);
   }
 
   void Cancel() override {
@@ -114,7 +118,59 @@ class GrpcEventStream final : public EventStream {
   absl::Status final_;
 };
 
+class GrpcEventReplay final : public EventReplay {
+ public:
+  GrpcEventReplay(std::unique_ptr<grpc::ClientContext> ctx,
+                  berth::gateway::v1::GatewayAdmin::Stub* stub,
+                  const berth::gateway::v1::ReplayEventsRequest& req)
+      : ctx_(std::move(ctx)), reader_(stub->ReplayEvents(ctx_.get(), req)) {}
+  ~GrpcEventReplay() override {
+    Cancel();
+    if (!finished_) (void)reader_->Finish();
+  }
+
+  absl::StatusOr<ReplayedEvent> Next() override {
+    if (finished_) return final_;
+    berth::gateway::v1::ReplayedEvent e;
+    if (!reader_->Read(&e)) {
+      finished_ = true;
+      grpc::Status st = reader_->Finish();
+      final_ = st.ok() ? absl::OutOfRangeError("replay events: no more events")
+                       : RpcStatus(st, "replay events");
+      return final_;
+    }
+    return ReplayedEvent{e.sequence(), FromProto(e.envelope())};
+  }
+
+  void Cancel() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!cancelled_) {
+      cancelled_ = true;
+      ctx_->TryCancel();
+    }
+  }
+
+ private:
+  std::unique_ptr<grpc::ClientContext> ctx_;
+  std::unique_ptr<grpc::ClientReader<berth::gateway::v1::ReplayedEvent>> reader_;
+  std::mutex mu_;
+  bool cancelled_ = false;
+  bool finished_ = false;
+  absl::Status final_;
+};
+
 }  // namespace
+
+absl::StatusOr<std::unique_ptr<EventReplay>> Client::ReplayEvents(
+    uint64_t since, const std::vector<std::string>& filters, bool follow) const {
+  RETURN_IF_ERROR(AddressStatus());
+  berth::gateway::v1::ReplayEventsRequest req;
+  req.set_since_sequence(since);
+  for (const std::string& f : filters) req.add_filters(f);
+  req.set_follow(follow);
+  return std::unique_ptr<EventReplay>(
+      std::make_unique<GrpcEventReplay>(NewCallContext(/*stream=*/true), conn_->admin.get(), req));
+}
 
 std::shared_ptr<const google::protobuf::Message> DecodeEvent(const google::protobuf::Any& any) {
   std::string_view name = any.type_url();

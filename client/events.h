@@ -11,10 +11,15 @@
 // snapshot events) and containerd.services.images.v1.Image{Create,Update,Delete}; the type
 // URL may be bare (containerd 1.6) or prefixed (`type.googleapis.com/...`).
 //
-// Thread-safety: one thread reads an EventStream; Cancel() may be called from any thread.
+// Client::ReplayEvents gives an EventReplay: the same envelopes, replayed from the gateway's
+// JetStream stream, each with its stream sequence.
+//
+// Thread-safety: one thread reads an EventStream or EventReplay; Cancel() may be called from
+// any thread.
 #ifndef BERTH_CLIENT_EVENTS_H_
 #define BERTH_CLIENT_EVENTS_H_
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -53,6 +58,23 @@ class EventStream {
   // ends (Unavailable when the server shut down).
   virtual absl::StatusOr<Envelope> Next() = 0;
   // Ends the stream; a blocked Next() returns Cancelled.
+  virtual void Cancel() = 0;
+};
+
+// One event replayed from the gateway's event stream (Client::ReplayEvents).
+struct ReplayedEvent {
+  // Its JetStream stream sequence (what `berth events --since` takes).
+  uint64_t sequence = 0;
+  Envelope envelope;
+};
+
+class EventReplay {
+ public:
+  virtual ~EventReplay() = default;
+  // The next event; blocks. OutOfRange when a replay without follow has sent every stored
+  // event; Cancelled after Cancel(); otherwise the server's status when the stream ends.
+  virtual absl::StatusOr<ReplayedEvent> Next() = 0;
+  // Ends the replay; a blocked Next() returns Cancelled.
   virtual void Cancel() = 0;
 };
 

@@ -31,7 +31,11 @@ namespace {
 
 using json = nlohmann::json;
 
-constexpr int64_t kMaxMetadataBytes = 16 << 20;
+// CVE-2023-25153 (containerd's importer read index.json and manifest.json without a limit):
+// the archive's metadata files and the manifests and indexes they point to are read whole,
+// so each is capped at what a registry may serve for a manifest (4 MiB) and refused — before
+// a byte of it is read — when larger. Blobs are streamed and need no cap.
+constexpr int64_t kMaxMetadataBytes = 4 << 20;
 
 struct Blob {
   std::string digest;
@@ -206,8 +210,10 @@ absl::StatusOr<std::vector<Image>> Client::Import(int fd, const ImportOptions& o
     const int64_t size = archive_entry_size(entry);
     if (path == "index.json" || path == "manifest.json" || path == "oci-layout" ||
         path == "repositories") {
-      if (size > kMaxMetadataBytes) {
-        return InvalidArgumentError(fmt::format("import: {} is too large", path));
+      if (size > kMaxMetadataBytes || size < 0) {
+        return InvalidArgumentError(fmt::format(
+            "import: {} is {} bytes, more than the {} allowed (refused unread, CVE-2023-25153)",
+            path, size, kMaxMetadataBytes));
       }
       std::string data(static_cast<size_t>(size), '\0');
       la_ssize_t n = size > 0 ? archive_read_data(a.get(), data.data(), data.size()) : 0;

@@ -18,8 +18,9 @@
 // effective and none inheritable (CVE-2022-24769); RLIMIT_NOFILE 1024; masked and read-only
 // paths (/sys/devices/virtual/powercap included); no new privileges; every device denied in
 // the device cgroup except the standard character devices (WithDefaultUnixDevices); cgroups
-// path /<namespace>/<id>. No seccomp profile, and no environment (WithImageConfig brings the
-// image's, WithDefaultPathEnv a PATH).
+// path /<namespace>/<id>. No seccomp profile (oci/seccomp.h's WithDefaultSeccomp adds
+// containerd's), and no environment (WithImageConfig brings the image's, WithDefaultPathEnv a
+// PATH).
 //
 // Options that look into the container's root filesystem (WithUser, WithUserID,
 // WithUsername, WithAdditionalGIDs, WithAppendAdditionalGroups) read /etc/passwd and

@@ -11,7 +11,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <cstdlib>
+#include <fstream>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -87,7 +89,26 @@ struct Images {
   OciImage docker;     // test/docker:1.0 (Docker schema 2 media types, whiteouts too)
   OciIndex multi;      // test/multi:1.0 (linux/amd64 + linux/arm64)
   OciImage corrupt;    // test/corrupt:1.0, its layer corrupted in the registry's storage
+  OciImage users;      // test/users:1.0: busybox with user app (1000:1000, also in group extra)
 };
+
+// Busybox whose /etc/passwd and /etc/group name a user `app` (uid 1000, gid 1000) that is
+// also a member of group `extra` (gid 2000): what `ctr run --user app` resolves.
+absl::StatusOr<OciImage> UsersImage() {
+  ASSIGN_OR_RETURN(std::vector<TarEntry> entries, testing::BusyboxEntries());
+  for (TarEntry& e : entries) {
+    if (e.path == "etc/passwd") {
+      e = TarEntry::File("etc/passwd",
+                         "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n");
+    } else if (e.path == "etc/group") {
+      e = TarEntry::File("etc/group", "root:x:0:\napp:x:1000:\nextra:x:2000:app\n");
+    }
+  }
+  ASSIGN_OR_RETURN(testing::Layer layer, MakeLayer(entries, MediaTypes::kOci));
+  std::vector<testing::Layer> layers;
+  layers.push_back(std::move(layer));
+  return MakeImage(std::move(layers));
+}
 
 absl::Status BuildAndPush(Registry* registry, Images* images) {
   ASSIGN_OR_RETURN(images->busybox, BusyboxImage());
@@ -104,12 +125,14 @@ absl::Status BuildAndPush(Registry* registry, Images* images) {
   std::vector<testing::Layer> layers;
   layers.push_back(std::move(layer));
   ASSIGN_OR_RETURN(images->corrupt, MakeImage(std::move(layers)));
+  ASSIGN_OR_RETURN(images->users, UsersImage());
 
   RETURN_IF_ERROR(registry->Push("test/busybox", "1.0", images->busybox));
   RETURN_IF_ERROR(registry->Push("test/whiteouts", "1.0", images->whiteouts));
   RETURN_IF_ERROR(registry->Push("test/docker", "1.0", images->docker));
   RETURN_IF_ERROR(registry->Push("test/multi", "1.0", images->multi));
   RETURN_IF_ERROR(registry->Push("test/corrupt", "1.0", images->corrupt));
+  RETURN_IF_ERROR(registry->Push("test/users", "1.0", images->users));
   return registry->CorruptBlob(images->corrupt.layers[0].blob.digest);
 }
 
@@ -173,7 +196,8 @@ class CtrPullTest : public ::testing::Test {
   void TearDown() override {
     if (suite_ == nullptr || !skip_->empty()) return;
     // Whatever a failed test left: tasks, containers, images of this test's namespace.
-    for (const char* id : {"c1", "c2", "c3", "c4", "c5"}) {
+    for (const char* id : {"c1", "c2", "c3", "c4", "c5", "run-env", "run-mount", "run-net",
+                           "run-net-host", "run-user", "run-user-name", "ev1", "survivor"}) {
       Ctr({"tasks", "kill", "-s", "KILL", id});
       Ctr({"tasks", "rm", "-f", id});
       Ctr({"containers", "rm", id});
@@ -467,6 +491,197 @@ TEST_F(CtrPullTest, ImageEventsReachCtrEvents) {
       << ReadFile(options.stderr_path);
   EXPECT_TRUE(events.Running()) << ReadFile(options.stderr_path);
   EXPECT_OK(events.Terminate(std::chrono::seconds(10)).status());
+}
+
+// Namespaces.Delete asks every service what the namespace still holds: images (berth-image)
+// and containers (berth-runtime) keep it, as blobs and snapshots do.
+TEST_F(CtrPullTest, ANamespaceWithImagesOrContainersIsNotDeleted) {
+  const std::string ref = Ref("test/busybox");
+  CtrResult r = Pull(ref);
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  r = Ctr({"containers", "create", ref, "c3"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = Ctr({"namespaces", "rm", ns_});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_TRUE(Contains(r.err, "must be empty")) << r.err;
+  EXPECT_TRUE(Contains(r.err, "images")) << r.err;
+  EXPECT_TRUE(Contains(r.err, "containers")) << r.err;
+
+  r = Ctr({"containers", "rm", "c3"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = Ctr({"namespaces", "rm", ns_});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_TRUE(Contains(r.err, "images")) << r.err;
+  EXPECT_FALSE(Contains(r.err, "containers")) << r.err;
+  r = Ctr({"images", "rm", "--sync", ref});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  // Now only what the collector has not removed may keep it; images and containers do not.
+  r = Ctr({"namespaces", "rm", ns_});
+  if (r.exit_code != 0) {
+    EXPECT_FALSE(Contains(r.err, "images")) << r.err;
+    EXPECT_FALSE(Contains(r.err, "containers")) << r.err;
+  }
+}
+
+// `ctr run` options with an image, as with containerd: --env adds to the image's environment,
+// --mount binds a host directory (read-write), --net-host shares the host's network
+// namespace, --user sets uid/gid (numeric, or a name resolved from the image's /etc/passwd,
+// with its supplementary groups from /etc/group — through `berth run`, as ctr 1.6 has no
+// --user).
+TEST_F(CtrPullTest, RunWithEnvMountNetHostAndUser) {
+  const std::string ref = Ref("test/users");
+  CtrResult r = Pull(ref);
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+
+  r = Ctr({"run", "--rm", "--env", "GREETING=hello", "--env", "EMPTY=", ref, "run-env", "sh",
+           "-c", "echo \"$GREETING|$EMPTY|$PATH\""});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out.rfind("hello||", 0), 0u) << r.out;  // image PATH follows
+  EXPECT_TRUE(Contains(r.out, "/bin")) << r.out;
+
+  const std::string host_dir = suite_->Path("bind-" + ns_);
+  ASSERT_EQ(mkdir(host_dir.c_str(), 0755), 0);
+  { std::ofstream(host_dir + "/from-host") << "host says hi"; }
+  r = Ctr({"run", "--rm", "--mount",
+           "type=bind,src=" + host_dir + ",dst=/data,options=rbind:rw", ref, "run-mount", "sh",
+           "-c", "cat /data/from-host && echo written > /data/from-container"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "host says hi");
+  EXPECT_EQ(ReadFile(host_dir + "/from-container"), "written\n");
+
+  char host_net[256] = {0};
+  ASSERT_GT(readlink("/proc/self/ns/net", host_net, sizeof(host_net) - 1), 0);
+  r = Ctr({"run", "--rm", "--net-host", ref, "run-net-host", "/bin/busybox", "readlink",
+           "/proc/self/ns/net"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, std::string(host_net) + "\n");
+  r = Ctr({"run", "--rm", ref, "run-net", "/bin/busybox", "readlink", "/proc/self/ns/net"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out, std::string(host_net) + "\n");  // a namespace of its own
+  EXPECT_TRUE(Contains(r.out, "net:[")) << r.out;
+
+  // ctr 1.6 has no `run --user` (ctr 1.7 added it): berth's CLI, ctr's flags, same socket.
+  const char* bin_env = std::getenv("BERTH_BIN");
+  const std::string berth = std::string(bin_env != nullptr ? bin_env : "build/bin") + "/berth";
+  auto berth_run = [&](const std::vector<std::string>& args) {
+    ChildProcessOptions o;
+    o.argv = {berth, "-a", suite_->socket(), "-n", ns_, "--fifo-dir", suite_->Path("fifo"),
+              "run", "--rm"};
+    o.argv.insert(o.argv.end(), args.begin(), args.end());
+    o.stdout_path = suite_->Path("berth-run.out");
+    o.stderr_path = suite_->Path("berth-run.err");
+    CtrResult result;
+    absl::StatusOr<ChildProcess> child = ChildProcess::Start(o);
+    if (!child.ok()) return CtrResult{-1, "", child.status().ToString()};
+    absl::StatusOr<int> code = child->Wait(std::chrono::seconds(120));
+    result.exit_code = code.ok() ? *code : -1;
+    result.out = ReadFile(o.stdout_path);
+    result.err = ReadFile(o.stderr_path);
+    return result;
+  };
+  r = berth_run({"--user", "1234:5678", ref, "run-user", "/bin/busybox", "id"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out.rfind("uid=1234 gid=5678", 0), 0u) << r.out;
+  r = berth_run({"--user", "app", ref, "run-user-name", "/bin/busybox", "id"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out.rfind("uid=1000(app) gid=1000(app)", 0), 0u) << r.out;
+  EXPECT_TRUE(Contains(r.out, "2000(extra)")) << r.out;  // supplementary group applied
+}
+
+// `ctr events` shows a container's life in order: container and task created, started,
+// exited, deleted — with the exit status in /tasks/exit.
+TEST_F(CtrPullTest, EventsOfARunComeInOrder) {
+  const std::string ref = Ref("test/busybox");
+  CtrResult r = Pull(ref);
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  ChildProcessOptions options;
+  options.argv = {"ctr", "-a", suite_->socket(), "events", "namespace==" + ns_};
+  options.stdout_path = suite_->Path("run-events.out");
+  options.stderr_path = suite_->Path("run-events.err");
+  ASSERT_OK_AND_ASSIGN(ChildProcess events, ChildProcess::Start(options));
+  auto seen = [&] { return ReadFile(options.stdout_path); };
+  int probe = 0;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        const std::string value = "r" + std::to_string(++probe);
+        Ctr({"namespaces", "label", ns_, "probe=" + value});
+        return Contains(seen(), "\"probe\":\"" + value + "\"");
+      },
+      std::chrono::seconds(30)))
+      << seen() << ReadFile(options.stderr_path);
+
+  r = Run(ref, "ev1", {"sh", "-c", "exit 7"});
+  EXPECT_EQ(r.exit_code, 7) << r.err;
+  ASSERT_TRUE(WaitFor([&] { return Contains(seen(), " " + ns_ + " /containers/delete "); },
+                      std::chrono::seconds(30)))
+      << seen();
+  // The container's and task's topics, in the order ctr printed them.
+  std::vector<std::string> topics;
+  std::string exit_line;
+  const std::string out = seen();
+  size_t start = 0;
+  while (start < out.size()) {
+    size_t end = out.find('\n', start);
+    if (end == std::string::npos) end = out.size();
+    const std::string line = out.substr(start, end - start);
+    start = end + 1;
+    const size_t at = line.find(" " + ns_ + " /");
+    if (at == std::string::npos) continue;
+    const size_t topic_start = at + ns_.size() + 2;
+    const std::string topic = line.substr(topic_start, line.find(' ', topic_start) - topic_start);
+    if (topic.rfind("/tasks/", 0) == 0 || topic.rfind("/containers/", 0) == 0) {
+      topics.push_back(topic);
+    }
+    if (topic == "/tasks/exit") exit_line = line;
+  }
+  EXPECT_EQ(topics, (std::vector<std::string>{"/containers/create", "/tasks/create",
+                                              "/tasks/start", "/tasks/exit", "/tasks/delete",
+                                              "/containers/delete"}))
+      << out;
+  EXPECT_TRUE(Contains(exit_line, "\"container_id\":\"ev1\"")) << exit_line;
+  EXPECT_TRUE(Contains(exit_line, "\"exit_status\":7")) << exit_line;
+  EXPECT_TRUE(events.Running()) << ReadFile(options.stderr_path);
+  EXPECT_OK(events.Terminate(std::chrono::seconds(10)).status());
+}
+
+// A running container survives kill -9 of berth-snapshot and of the gateway (and of
+// berth-runtime, as services/runtime's own tests also check); after `berth-up start` brings
+// them back, ctr still lists, execs in, kills and removes it.
+TEST_F(CtrPullTest, ARunningContainerSurvivesRestartsOfSnapshotRuntimeAndGateway) {
+  const std::string ref = Ref("test/busybox");
+  CtrResult r = Pull(ref);
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  r = Ctr({"run", "-d", ref, "survivor", "sleep", "1000"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const char* name : {"snapshot", "gateway", "runtime"}) {
+    SCOPED_TRACE(name);
+    const int pid = suite_->Pid(name);
+    ASSERT_GT(pid, 0);
+    ASSERT_EQ(kill(pid, SIGKILL), 0);
+    ASSERT_TRUE(WaitFor([&] { return kill(pid, 0) != 0; }, std::chrono::seconds(10)));
+    ASSERT_OK(suite_->Start());  // berth-up start: starts what is not running
+    ASSERT_NE(suite_->Pid(name), pid);
+
+    r = Ctr({"tasks", "ls"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(CountLines(r.out, {"survivor", "RUNNING"}), 1) << r.out;
+    r = Ctr({"tasks", "exec", "--exec-id", std::string("probe-") + name, "survivor", "cat",
+             "/etc/passwd"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_TRUE(Contains(r.out, "root:x:0:0")) << r.out;
+    r = Ctr({"snapshots", "ls"});
+    EXPECT_TRUE(Contains(LineStartingWith(r.out, "survivor"), "Active")) << r.out;
+  }
+  r = Ctr({"tasks", "kill", "-s", "KILL", "survivor"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  ASSERT_TRUE(WaitFor([&] {
+    return CountLines(Ctr({"tasks", "ls"}).out, {"survivor", "STOPPED"}) == 1;
+  }, std::chrono::seconds(30)));
+  r = Ctr({"tasks", "rm", "survivor"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  r = Ctr({"containers", "rm", "survivor"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(LineStartingWith(Ctr({"snapshots", "ls"}).out, "survivor"), "");
 }
 
 }  // namespace

@@ -1,0 +1,262 @@
+// Client::Export: images as an OCI image-layout tar archive, on the client side (containerd's
+// client.Export / `ctr images export`): oci-layout, index.json naming each image, and
+// blobs/sha256/<hex> for every blob of their trees, each once. Documents (indexes,
+// manifests) are read whole, at most 4 MiB each (what a registry may serve); layers stream
+// from the content store into the archive.
+#include <archive.h>
+#include <archive_entry.h>
+
+#include <memory>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "client/berth.h"
+#include "client/client.h"
+#include "client/connection.h"
+#include "fmt/format.h"
+#include "lib/digest/digest.h"
+#include "lib/platforms/platforms.h"
+#include "lib/reference/reference.h"
+#include "lib/status/status.h"
+#include "nlohmann/json.hpp"
+#include "services/content/store.h"
+
+namespace berth {
+namespace {
+
+using json = nlohmann::json;
+
+constexpr int64_t kMaxDocumentBytes = 4 << 20;
+constexpr int kMaxDepth = 4;
+
+struct WriterCloser {
+  void operator()(struct archive* a) const { archive_write_free(a); }
+};
+
+bool IsIndex(const std::string& mt) {
+  return mt == kMediaTypeOCIIndex || mt == kMediaTypeDockerManifestList;
+}
+bool IsManifest(const std::string& mt) {
+  return mt == kMediaTypeOCIManifest || mt == kMediaTypeDockerManifest;
+}
+
+class Exporter {
+ public:
+  Exporter(const Client& c, const ExportOptions& options, struct archive* a)
+      : c_(c), options_(options), a_(a) {}
+
+  absl::Status Init() {
+    for (const std::string& p : options_.platforms) {
+      ASSIGN_OR_RETURN(platforms::Platform pl, platforms::Parse(p));
+      wanted_.push_back(platforms::Normalize(pl));
+    }
+    return absl::OkStatus();
+  }
+
+  // The tree below `desc` (already known to exist when `required`).
+  absl::Status Walk(const std::string& dgst, const std::string& media_type, int64_t size, int depth,
+                    bool required) {
+    if (depth > kMaxDepth) {
+      return InvalidArgumentError(fmt::format("export: {}: indexes nested too deeply", dgst));
+    }
+    if (!IsIndex(media_type) && !IsManifest(media_type)) {
+      return AddBlob(dgst, size, required);
+    }
+    if (size > kMaxDocumentBytes) {
+      return InvalidArgumentError(
+          fmt::format("export: {} is {} bytes, more than the {} allowed for a manifest", dgst, size,
+                      kMaxDocumentBytes));
+    }
+    absl::StatusOr<std::string> data = ReadBlob(c_, dgst, kMaxDocumentBytes);
+    if (!data.ok()) {
+      if (IsNotFound(data.status()) && !required) return absl::OkStatus();
+      if (IsNotFound(data.status())) {
+        return NotFoundError(fmt::format("export: {} {} is not in the content store",
+                                         IsIndex(media_type) ? "index" : "manifest", dgst));
+      }
+      return data.status();
+    }
+    json j = json::parse(*data, nullptr, false);
+    if (!j.is_object()) return InvalidArgumentError(fmt::format("export: {} is not JSON", dgst));
+    if (IsIndex(media_type)) {
+      if (!j.contains("manifests") || !j["manifests"].is_array()) {
+        return InvalidArgumentError(fmt::format("export: index {} has no manifests", dgst));
+      }
+      for (const json& m : j["manifests"]) {
+        if (!m.is_object()) continue;
+        const std::string child = m.value("digest", "");
+        const std::string mt = m.value("mediaType", "");
+        bool want = true;
+        if (!wanted_.empty() && m.contains("platform") && m["platform"].is_object()) {
+          platforms::Platform p;
+          p.os = m["platform"].value("os", "");
+          p.architecture = m["platform"].value("architecture", "");
+          p.variant = m["platform"].value("variant", "");
+          p = platforms::Normalize(p);
+          want = false;
+          for (const platforms::Platform& w : wanted_) {
+            if (w.os == p.os && w.architecture == p.architecture &&
+                (w.variant.empty() || w.variant == p.variant)) {
+              want = true;
+            }
+          }
+        }
+        if (!want) continue;
+        // Manifests of other platforms may be absent (a pull fetches one): skipped unless
+        // platforms were asked for.
+        RETURN_IF_ERROR(Walk(child, mt, m.value("size", int64_t{0}), depth + 1,
+                             /*required=*/!wanted_.empty()));
+      }
+    } else {
+      if (!j.contains("config") || !j["config"].is_object()) {
+        return InvalidArgumentError(fmt::format("export: manifest {} has no config", dgst));
+      }
+      RETURN_IF_ERROR(
+          AddBlob(j["config"].value("digest", ""), j["config"].value("size", int64_t{0}), true));
+      if (j.contains("layers") && j["layers"].is_array()) {
+        for (const json& l : j["layers"]) {
+          if (!l.is_object()) continue;
+          RETURN_IF_ERROR(AddBlob(l.value("digest", ""), l.value("size", int64_t{0}), true));
+        }
+      }
+    }
+    return WriteEntry(dgst, *data);
+  }
+
+  absl::Status WriteFile(const std::string& path, const std::string& data) {
+    std::unique_ptr<struct archive_entry, void (*)(struct archive_entry*)> e(archive_entry_new(),
+                                                                             archive_entry_free);
+    archive_entry_set_pathname(e.get(), path.c_str());
+    archive_entry_set_size(e.get(), static_cast<la_int64_t>(data.size()));
+    archive_entry_set_filetype(e.get(), AE_IFREG);
+    archive_entry_set_perm(e.get(), 0444);
+    if (archive_write_header(a_, e.get()) != ARCHIVE_OK) return Error("write " + path);
+    if (!data.empty() &&
+        archive_write_data(a_, data.data(), data.size()) != static_cast<la_ssize_t>(data.size())) {
+      return Error("write " + path);
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status Error(const std::string& what) {
+    const char* msg = archive_error_string(a_);
+    return InternalError(fmt::format("export: {}: {}", what, msg != nullptr ? msg : "error"));
+  }
+
+ private:
+  static std::string PathOf(const digest::Digest& d) {
+    return fmt::format("blobs/{}/{}", std::string(d.algorithm()), std::string(d.hex()));
+  }
+
+  absl::Status WriteEntry(const std::string& dgst, const std::string& data) {
+    if (!written_.insert(dgst).second) return absl::OkStatus();
+    ASSIGN_OR_RETURN(digest::Digest d, digest::Digest::Parse(dgst));
+    return WriteFile(PathOf(d), data);
+  }
+
+  // Streams a blob from the content store into the archive.
+  absl::Status AddBlob(const std::string& dgst, int64_t size, bool required) {
+    ASSIGN_OR_RETURN(digest::Digest d, digest::Digest::Parse(dgst));
+    if (written_.count(dgst) > 0) return absl::OkStatus();
+    absl::StatusOr<std::unique_ptr<content::ReaderAt>> r =
+        c_.ContentStore().OpenReader(c_.Context(), d);
+    if (IsNotFound(r.status())) {
+      if (!required) return absl::OkStatus();
+      return NotFoundError(fmt::format("export: blob {} is not in the content store", dgst));
+    }
+    if (!r.ok()) return r.status();
+    if ((*r)->Size() != size) {
+      return DataLossError(fmt::format("export: blob {} is {} bytes, its descriptor says {}", dgst,
+                                       (*r)->Size(), size));
+    }
+    written_.insert(dgst);
+    std::unique_ptr<struct archive_entry, void (*)(struct archive_entry*)> e(archive_entry_new(),
+                                                                             archive_entry_free);
+    const std::string path = PathOf(d);
+    archive_entry_set_pathname(e.get(), path.c_str());
+    archive_entry_set_size(e.get(), static_cast<la_int64_t>(size));
+    archive_entry_set_filetype(e.get(), AE_IFREG);
+    archive_entry_set_perm(e.get(), 0444);
+    if (archive_write_header(a_, e.get()) != ARCHIVE_OK) return Error("write " + path);
+    std::string buf(1 << 20, '\0');
+    int64_t off = 0;
+    while (off < size) {
+      ASSIGN_OR_RETURN(std::size_t n,
+                       (*r)->ReadAt(buf.data(),
+                                    static_cast<std::size_t>(std::min<int64_t>(
+                                        size - off, static_cast<int64_t>(buf.size()))),
+                                    off));
+      if (n == 0) return DataLossError(fmt::format("export: blob {}: short read at {}", dgst, off));
+      if (archive_write_data(a_, buf.data(), n) != static_cast<la_ssize_t>(n)) {
+        return Error("write " + path);
+      }
+      off += static_cast<int64_t>(n);
+    }
+    return absl::OkStatus();
+  }
+
+  const Client& c_;
+  const ExportOptions& options_;
+  struct archive* a_;
+  std::vector<platforms::Platform> wanted_;
+  std::set<std::string> written_;
+};
+
+// ctr's ociReferenceName: the tag of a parsable reference, else the name itself.
+std::string OciRefName(const std::string& name) {
+  absl::StatusOr<reference::Reference> r = reference::Reference::Parse(name);
+  if (r.ok() && !r->tag.empty()) return r->tag;
+  return name;
+}
+
+}  // namespace
+
+absl::Status Client::Export(int fd, const std::vector<std::string>& names,
+                            const ExportOptions& options) const {
+  RETURN_IF_ERROR(AddressStatus());
+  if (names.empty()) return InvalidArgumentError("export: no image named");
+  std::vector<ImageRecord> records;
+  for (const std::string& name : names) {
+    absl::StatusOr<ImageRecord> rec = Images().Get(name);
+    if (IsNotFound(rec.status())) {
+      absl::StatusOr<reference::Reference> r = reference::Reference::ParseNormalized(name);
+      if (r.ok() && r->String() != name) rec = Images().Get(r->String());
+    }
+    if (IsNotFound(rec.status())) {
+      return NotFoundError(
+          fmt::format("export: image {:?} not found in namespace {:?}", name, Namespace()));
+    }
+    if (!rec.ok()) return rec.status();
+    records.push_back(*std::move(rec));
+  }
+
+  std::unique_ptr<struct archive, WriterCloser> a(archive_write_new());
+  archive_write_set_format_pax_restricted(a.get());
+  if (archive_write_open_fd(a.get(), fd) != ARCHIVE_OK) {
+    const char* msg = archive_error_string(a.get());
+    return InternalError(fmt::format("export: open: {}", msg != nullptr ? msg : "error"));
+  }
+  Exporter ex(*this, options, a.get());
+  RETURN_IF_ERROR(ex.Init());
+  json index = {
+      {"schemaVersion", 2}, {"mediaType", kMediaTypeOCIIndex}, {"manifests", json::array()}};
+  for (const ImageRecord& rec : records) {
+    const auto& t = rec.target();
+    RETURN_IF_ERROR(ex.Walk(t.digest(), t.media_type(), t.size(), 0, /*required=*/true));
+    json entry = {{"mediaType", t.media_type()}, {"digest", t.digest()}, {"size", t.size()}};
+    json annotations = json::object();
+    for (const auto& [k, v] : t.annotations()) annotations[k] = v;
+    annotations["io.containerd.image.name"] = rec.name();
+    annotations["org.opencontainers.image.ref.name"] = OciRefName(rec.name());
+    entry["annotations"] = annotations;
+    index["manifests"].push_back(entry);
+  }
+  RETURN_IF_ERROR(ex.WriteFile("oci-layout", R"({"imageLayoutVersion":"1.0.0"})"));
+  RETURN_IF_ERROR(ex.WriteFile("index.json", index.dump()));
+  if (archive_write_close(a.get()) != ARCHIVE_OK) return ex.Error("close");
+  return absl::OkStatus();
+}
+
+}  // namespace berth
