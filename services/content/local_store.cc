@@ -1140,12 +1140,15 @@ absl::Status LocalStore::RemoveIngest(const std::shared_ptr<Ingest>& ingest) {
     RETURN_IF_ERROR(db_->Write(batch));
     ingest->removed = true;
   }
+  // The directory goes while the ingest is still registered (and held): a writer opening the
+  // same ref meanwhile gets "locked" and retries, instead of making files that this removal
+  // would then delete from under it.
+  if (absl::Status s = internal::RemoveFlatDir(ingest->dir); !s.ok()) {
+    log::Warn("cannot remove ingest directory error={:?}", s.ToString());
+  }
   {
     std::lock_guard<std::mutex> lock(mu_);
     ingests_.erase(ingest->id);
-  }
-  if (absl::Status s = internal::RemoveFlatDir(ingest->dir); !s.ok()) {
-    log::Warn("cannot remove ingest directory error={:?}", s.ToString());
   }
   return absl::OkStatus();
 }
@@ -1436,12 +1439,13 @@ absl::Status LocalStore::CommitIngest(Ingest& ingest, const std::string& lease,
       return moved_away(s);
     }
   }
+  // As in RemoveIngest: the directory goes before the ref is free again.
+  if (absl::Status s = internal::RemoveFlatDir(ingest.dir); !s.ok()) {
+    log::Warn("cannot remove committed ingest directory error={:?}", s.ToString());
+  }
   {
     std::lock_guard<std::mutex> lock(mu_);
     ingests_.erase(ingest.id);
-  }
-  if (absl::Status s = internal::RemoveFlatDir(ingest.dir); !s.ok()) {
-    log::Warn("cannot remove committed ingest directory error={:?}", s.ToString());
   }
   counters_.commits.fetch_add(1, std::memory_order_relaxed);
   if (already_exists) {
@@ -1469,12 +1473,13 @@ absl::Status LocalStore::AdoptSharedBlob(Ingest& ingest, const std::string& leas
     }
     RETURN_IF_ERROR(RecordCommit(ingest, lease, d, size, labels, &already_exists));
   }
+  // As in RemoveIngest: the directory goes before the ref is free again.
+  if (absl::Status s = internal::RemoveFlatDir(ingest.dir); !s.ok()) {
+    log::Warn("cannot remove committed ingest directory error={:?}", s.ToString());
+  }
   {
     std::lock_guard<std::mutex> lock(mu_);
     ingests_.erase(ingest.id);
-  }
-  if (absl::Status s = internal::RemoveFlatDir(ingest.dir); !s.ok()) {
-    log::Warn("cannot remove committed ingest directory error={:?}", s.ToString());
   }
   counters_.commits.fetch_add(1, std::memory_order_relaxed);
   if (already_exists) {
