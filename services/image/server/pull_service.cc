@@ -12,6 +12,27 @@ namespace berth::image {
 
 namespace pullpb = berth::image::v1;
 
+// What pulls and pushes share: registry credentials of the request, and the hosts.toml
+// directories, which must be absolute paths on the server.
+remotes::Credentials FromProto(const pullpb::Credentials& c) {
+  remotes::Credentials out;
+  out.username = c.username();
+  out.password = c.password();
+  out.identity_token = c.identity_token();
+  return out;
+}
+
+absl::Status CheckHostsDirs(const char* op, const std::string& ref,
+                            const google::protobuf::RepeatedPtrField<std::string>& dirs) {
+  for (const std::string& dir : dirs) {
+    if (dir.empty() || dir.front() != '/') {
+      return InvalidArgumentError(
+          fmt::format("{} {:?}: hosts_dirs {:?}: must be an absolute path", op, ref, dir));
+    }
+  }
+  return absl::OkStatus();
+}
+
 pull::PullRequest FromProto(const pullpb::PullRequest& req) {
   pull::PullRequest r;
   r.ref = req.ref();
@@ -23,13 +44,7 @@ pull::PullRequest FromProto(const pullpb::PullRequest& req) {
   r.name = req.name();
   r.hosts_dirs.assign(req.hosts_dirs().begin(), req.hosts_dirs().end());
   r.plain_http = req.plain_http();
-  if (req.has_credentials()) {
-    remotes::Credentials c;
-    c.username = req.credentials().username();
-    c.password = req.credentials().password();
-    c.identity_token = req.credentials().identity_token();
-    r.credentials = std::move(c);
-  }
+  if (req.has_credentials()) r.credentials = FromProto(req.credentials());
   return r;
 }
 
@@ -74,12 +89,7 @@ grpc::Status PullService::Pull(grpc::ServerContext* ctx, const pullpb::PullReque
                                grpc::ServerWriter<pullpb::PullProgress>* writer) {
   return server::GrpcHandler(ctx, true, [&](const CallContext& call) -> absl::Status {
     if (req->ref().empty()) return InvalidArgumentError("pull: a reference is required");
-    for (const std::string& dir : req->hosts_dirs()) {
-      if (dir.empty() || dir.front() != '/') {
-        return InvalidArgumentError(
-            fmt::format("pull {:?}: hosts_dirs {:?}: must be an absolute path", req->ref(), dir));
-      }
-    }
+    RETURN_IF_ERROR(CheckHostsDirs("pull", req->ref(), req->hosts_dirs()));
     if (absl::Status s = labels::Validate(req->labels()); !s.ok()) {
       return Annotate(s, fmt::format("pull {:?}: labels", req->ref()));
     }
@@ -102,13 +112,7 @@ push::PushRequest FromProto(const pullpb::PushRequest& req) {
   r.hosts_dirs.assign(req.hosts_dirs().begin(), req.hosts_dirs().end());
   r.plain_http = req.plain_http();
   r.chunk_size = req.chunk_size();
-  if (req.has_credentials()) {
-    remotes::Credentials c;
-    c.username = req.credentials().username();
-    c.password = req.credentials().password();
-    c.identity_token = req.credentials().identity_token();
-    r.credentials = std::move(c);
-  }
+  if (req.has_credentials()) r.credentials = FromProto(req.credentials());
   return r;
 }
 
@@ -150,12 +154,7 @@ grpc::Status PullService::Push(grpc::ServerContext* ctx, const pullpb::PushReque
       return InvalidArgumentError(fmt::format("push {:?}: chunk_size {}: must not be negative",
                                               req->ref(), req->chunk_size()));
     }
-    for (const std::string& dir : req->hosts_dirs()) {
-      if (dir.empty() || dir.front() != '/') {
-        return InvalidArgumentError(
-            fmt::format("push {:?}: hosts_dirs {:?}: must be an absolute path", req->ref(), dir));
-      }
-    }
+    RETURN_IF_ERROR(CheckHostsDirs("push", req->ref(), req->hosts_dirs()));
     bool gone = false;
     auto progress = [&](const push::Progress& p) {
       if (gone) return;
