@@ -128,6 +128,8 @@ class IsolationTest : public ::testing::Test {
     commit.set_key("a-active");
     commit.set_name("a-committed");
     (*commit.mutable_labels())["owner"] = "a";
+    // A root, like the blob: otherwise a collection scheduled by the import rightly removes it.
+    (*commit.mutable_labels())["containerd.io/gc.root"] = "isolation-test";
     google::protobuf::Empty empty;
     RETURN_IF_ERROR(FromGrpc(snapshots->Commit(Ctx(kA).get(), commit, &empty)));
     auto leases = leasespb::Leases::NewStub(channel);

@@ -83,6 +83,7 @@ absl::StatusOr<std::string> WriteBlob(content::Content::Stub& stub, const std::s
   req.set_total(static_cast<int64_t>(data.size()));
   req.set_expected(dgst);
   req.set_data(data);
+  (*req.mutable_labels())["containerd.io/gc.root"] = "security-test";
   for (const auto& [k, v] : labels) (*req.mutable_labels())[k] = v;
   if (!stream->Write(req)) {
     return FromGrpc(stream->Finish());

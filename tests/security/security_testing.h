@@ -44,6 +44,8 @@ absl::Status FromGrpc(const grpc::Status& s);
 
 // Writes `data` through Content.Write (ref `ref`, or one made from the digest) and commits it
 // with its digest; AlreadyExists counts as success. Returns "sha256:<hex>".
+// The blob is labelled `containerd.io/gc.root`: nothing else references it, and a collection
+// the gateway schedules meanwhile (after any lease or snapshot removal) would rightly remove it.
 absl::StatusOr<std::string> WriteBlob(containerd::services::content::v1::Content::Stub& content,
                                       const std::string& ns, const std::string& data,
                                       const std::map<std::string, std::string>& labels = {},
