@@ -1,5 +1,6 @@
 #include "services/content/ingest_pipeline.h"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <unistd.h>
 
@@ -37,6 +38,7 @@ IngestPipeline::IngestPipeline(int fd, std::string path, int64_t offset, digest:
       inline_bytes_(inline_bytes),
       accepted_(offset),
       written_(offset),
+      writeback_started_(offset),
       hasher_(std::move(hasher)) {}
 
 IngestPipeline::~IngestPipeline() { StopThreads(); }
@@ -73,6 +75,7 @@ absl::Status IngestPipeline::Add(std::string chunk) {
         // would catch it. Nothing better to do here.
       }
     } else {
+      StartWriteback(offset + size);
       hasher_.Update(chunk);
     }
     lock.lock();
@@ -121,6 +124,7 @@ void IngestPipeline::Reset(int64_t offset, digest::Sha256 hasher) {
   std::unique_lock<std::mutex> lock(mu_);
   cv_.wait(lock, [&] { return IdleLocked(); });
   accepted_ = written_ = offset;
+  if (writeback_started_ > offset) writeback_started_ = offset;
   error_ = absl::OkStatus();
   hasher_ = std::move(hasher);
 }
@@ -128,6 +132,16 @@ void IngestPipeline::Reset(int64_t offset, digest::Sha256 hasher) {
 digest::Sha256 IngestPipeline::Release() {
   StopThreads();
   return std::move(hasher_);
+}
+
+void IngestPipeline::StartWriteback(int64_t end) {
+  // Whole windows only: a partial one is left for the next chunk (or the commit's fsync).
+  const int64_t window_end = end - end % kWritebackWindow;
+  if (window_end <= writeback_started_) return;
+  // Advisory: EIO and the like come back from fsync at commit, where they count.
+  (void)::sync_file_range(fd_, writeback_started_, window_end - writeback_started_,
+                          SYNC_FILE_RANGE_WRITE);
+  writeback_started_ = window_end;
 }
 
 void IngestPipeline::StartThreads() {
@@ -166,6 +180,7 @@ void IngestPipeline::WriteLoop() {
     if (err != 0 && ::ftruncate(fd_, offset) != 0) {
       // See Add: the commit's digest check is the backstop.
     }
+    if (err == 0) StartWriteback(offset + static_cast<int64_t>(chunk.size()));
     lock.lock();
     if (err != 0) {
       if (error_.ok()) error_ = ErrnoToStatus("write", path_, err);

@@ -15,6 +15,13 @@
 // `inline_bytes`) arriving when nothing is queued are written and hashed on the caller's
 // thread, where a hand-off would cost more than the work; their errors are immediate.
 //
+// Writeback: every kWritebackWindow bytes written, the window's pages are handed to the disk
+// (sync_file_range SYNC_FILE_RANGE_WRITE, which starts writeback and does not wait for it).
+// Commit must fsync the whole file; without this the kernel would keep up to its dirty limit
+// (gigabytes here) in memory and fsync would write it all after the last chunk, serially.
+// With it, the disk writes while later chunks are received and hashed, and the fsync only
+// waits for the last window — the way RocksDB's bytes_per_sync works.
+//
 // Memory: at most `depth` chunks wait to be written and `depth` to be hashed. Hashed chunks'
 // buffers go back to BufferPool.
 //
@@ -78,6 +85,11 @@ class IngestPipeline {
   void StopThreads();
   bool IdleLocked() const;
   absl::Status TakeErrorLocked();
+  // Starts writeback of the whole windows below `end` not started yet; errors are left to
+  // the commit's fsync. Called by whoever wrote up to `end`.
+  void StartWriteback(int64_t end);
+
+  static constexpr int64_t kWritebackWindow = 8 << 20;
 
   const int fd_;
   const std::string path_;
@@ -93,6 +105,9 @@ class IngestPipeline {
   bool stop_ = false;
   int64_t accepted_;    // Guarded by mu_.
   int64_t written_;     // End of the last good write; guarded by mu_.
+  // Writeback was started below this offset; touched only by the thread that writes (the
+  // writer thread, or the owner on the inline path while nothing else writes).
+  int64_t writeback_started_ = 0;
   absl::Status error_;  // First failed write not reported yet.
   std::thread writer_;
   std::thread hasher_thread_;
