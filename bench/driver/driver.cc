@@ -87,23 +87,46 @@ absl::Status ParallelFor(int count, int threads, const std::function<absl::Statu
   return first;
 }
 
-// One create-start-wait-delete cycle of container `id` on a snapshot of `parent`.
+// The steps of a cycle, in order; Cycle records each one's duration.
+constexpr const char* kCycleSteps[] = {"Containers.Create", "Snapshots.Prepare", "Tasks.Create",
+                                       "Tasks.Start",       "Tasks.Wait",        "Tasks.Delete",
+                                       "Snapshots.Remove",  "Containers.Delete"};
+constexpr int kCycleStepCount = sizeof(kCycleSteps) / sizeof(kCycleSteps[0]);
+
+// One create-start-wait-delete cycle of container `id` on a snapshot of `parent`; the
+// milliseconds of each step in kCycleSteps order go to `step_ms`.
 absl::Status Cycle(Api& api, const Common& c, const std::string& parent, const std::string& id,
-                   const ContainerSpec& spec) {
+                   const ContainerSpec& spec, double (&step_ms)[kCycleStepCount]) {
+  int step = 0;
+  Clock::time_point t = Clock::now();
+  auto lap = [&] {
+    const Clock::time_point now = Clock::now();
+    step_ms[step++] = Seconds(now - t) * 1e3;
+    t = now;
+  };
   // The container record first: it references the snapshot, so containerd's garbage
   // collector (which may run at any time) never takes the active snapshot between Prepare
   // and Tasks.Create. containerd's Go client gets the same protection from a lease.
   RETURN_IF_ERROR(api.ContainerCreate(id, c.snapshotter, id, spec));
+  lap();
   ASSIGN_OR_RETURN(Mounts mounts, api.Prepare(c.snapshotter, id, parent));
+  lap();
   RETURN_IF_ERROR(api.TaskCreate(id, mounts));
+  lap();
   RETURN_IF_ERROR(api.TaskStart(id));
+  lap();
   ASSIGN_OR_RETURN(uint32_t code, api.TaskWait(id));
+  lap();
   if (code != 0) {
     return absl::InternalError(fmt::format("container \"{}\": exit status {}", id, code));
   }
   RETURN_IF_ERROR(api.TaskDelete(id));
+  lap();
   RETURN_IF_ERROR(api.SnapshotRemove(c.snapshotter, id));
-  return api.ContainerDelete(id);
+  lap();
+  RETURN_IF_ERROR(api.ContainerDelete(id));
+  lap();
+  return absl::OkStatus();
 }
 
 // Best-effort removal of container `id`: its task, record and snapshot.
@@ -125,6 +148,7 @@ absl::StatusOr<json> RunCycles(const Common& c, const std::string& parent, doubl
   ContainerSpec spec;
   std::mutex mu;
   std::vector<double> latencies_ms;
+  std::vector<double> steps_ms[kCycleStepCount];
   std::atomic<int> errors{0};
   std::string first_error;
   std::atomic<bool> stop{false};
@@ -137,11 +161,13 @@ absl::StatusOr<json> RunCycles(const Common& c, const std::string& parent, doubl
       for (int n = 0; !stop && Clock::now() < deadline; ++n) {
         const std::string id = fmt::format("{}-{}-{}", c.prefix, w, n);
         const Clock::time_point t0 = Clock::now();
-        absl::Status s = Cycle(api, c, parent, id, spec);
+        double step_ms[kCycleStepCount] = {};
+        absl::Status s = Cycle(api, c, parent, id, spec, step_ms);
         const double ms = Seconds(Clock::now() - t0) * 1e3;
         std::lock_guard<std::mutex> lock(mu);
         if (s.ok()) {
           latencies_ms.push_back(ms);
+          for (int i = 0; i < kCycleStepCount; ++i) steps_ms[i].push_back(step_ms[i]);
         } else {
           if (first_error.empty()) first_error = s.ToString();
           if (++errors > max_errors) stop = true;
@@ -164,6 +190,13 @@ absl::StatusOr<json> RunCycles(const Common& c, const std::string& parent, doubl
   ASSIGN_OR_RETURN(Summary sum, Summarize(latencies_ms));
   out["p50_ms"] = sum.p50;
   out["p99_ms"] = sum.p99;
+  // Where a cycle's time goes: each step's p50, in order.
+  json steps = json::array();
+  for (int i = 0; i < kCycleStepCount; ++i) {
+    ASSIGN_OR_RETURN(Summary step, Summarize(steps_ms[i]));
+    steps.push_back({{"step", kCycleSteps[i]}, {"p50_ms", step.p50}, {"p99_ms", step.p99}});
+  }
+  out["steps"] = steps;
   return out;
 }
 

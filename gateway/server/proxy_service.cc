@@ -93,6 +93,27 @@ void ResolveUnavailable(const std::shared_ptr<grpc::Channel>& channel, const std
       });
 }
 
+// With log level trace, a forwarded call logs its method and how long it took, from the
+// reactor's creation to OnDone (the status sent): where a client's time went, call by call.
+class CallTimer {
+ public:
+  explicit CallTimer(const std::string& method)
+      : method_(log::Enabled(log::Level::kTrace) ? &method : nullptr),
+        start_(method_ != nullptr ? std::chrono::steady_clock::now()
+                                  : std::chrono::steady_clock::time_point()) {}
+  void Done() const {
+    if (method_ == nullptr) return;
+    const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
+                        std::chrono::steady_clock::now() - start_)
+                        .count();
+    log::Trace("forwarded method={} us={}", *method_, us);
+  }
+
+ private:
+  const std::string* method_;  // Outlives the call (the route's or the context's); null: off.
+  std::chrono::steady_clock::time_point start_;
+};
+
 // Finishes a call at once with an error (no route, invalid namespace).
 template <typename Reactor>
 class ErrorReactor final : public Reactor {
@@ -109,7 +130,8 @@ class UnaryProxyCall final : public grpc::ServerUnaryReactor {
   UnaryProxyCall(grpc::CallbackServerContext* ctx, const std::string& method,
                  std::shared_ptr<grpc::Channel> channel, std::string service,
                  const ByteBuffer* request, ByteBuffer* response, ProxyOptions::AfterForward after)
-      : ctx_(ctx),
+      : timer_(method),
+        ctx_(ctx),
         channel_(std::move(channel)),
         service_(std::move(service)),
         client_ctx_(BackendContext(*ctx)),
@@ -120,7 +142,10 @@ class UnaryProxyCall final : public grpc::ServerUnaryReactor {
   }
 
   void OnCancel() override { client_ctx_->TryCancel(); }
-  void OnDone() override { Unref(); }
+  void OnDone() override {
+    timer_.Done();
+    Unref();
+  }
 
  private:
   void OnBackendDone(grpc::Status status) {
@@ -154,6 +179,7 @@ class UnaryProxyCall final : public grpc::ServerUnaryReactor {
     if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
   }
 
+  const CallTimer timer_;
   grpc::CallbackServerContext* ctx_;
   std::shared_ptr<grpc::Channel> channel_;
   std::string service_;
@@ -180,7 +206,8 @@ class ProxyCall final : public grpc::ServerBidiReactor<ByteBuffer, ByteBuffer> {
   ProxyCall(grpc::CallbackServerContext* ctx, const std::string& method,
             std::shared_ptr<grpc::Channel> channel, std::string service, bool single_request,
             ProxyOptions::AfterForward after)
-      : ctx_(ctx),
+      : timer_(method),
+        ctx_(ctx),
         channel_(std::move(channel)),
         service_(std::move(service)),
         single_request_(single_request),
@@ -267,7 +294,10 @@ class ProxyCall final : public grpc::ServerBidiReactor<ByteBuffer, ByteBuffer> {
     client_ctx_->TryCancel();
   }
 
-  void OnDone() override { Unref(); }
+  void OnDone() override {
+    timer_.Done();
+    Unref();
+  }
 
   // --- backend side ---
 
@@ -396,6 +426,7 @@ class ProxyCall final : public grpc::ServerBidiReactor<ByteBuffer, ByteBuffer> {
     if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
   }
 
+  const CallTimer timer_;
   grpc::CallbackServerContext* ctx_;
   std::shared_ptr<grpc::Channel> channel_;
   std::string service_;

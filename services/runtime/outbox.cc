@@ -139,7 +139,9 @@ void Outbox::Sweep() {
     if (sent) {
       store::Batch deletes;
       for (uint64_t seq : batch) deletes.Delete(schema::OutboxKey(seq));
-      absl::Status s = db_->Write(deletes);
+      // Not synced: a removal lost to a power loss only publishes the event again at the next
+      // start, which at-least-once delivery allows.
+      absl::Status s = db_->Write(deletes, store::Durability::kBuffered);
       if (!s.ok()) log::Warn("outbox cleanup failed error={:?}", s.ToString());
       lock.lock();
       if (s.ok()) {

@@ -597,8 +597,12 @@ absl::StatusOr<uint32_t> TaskManager::Create(const CallContext& call,
       !s.ok()) {
     return fail(s);
   }
-  // A stale exit key (a task of the same id whose Delete did not finish) would hide this one.
-  (void)db_->Delete(schema::ExitKey(call.ns, id, ""));
+  // A stale exit key (a task of the same id whose Delete did not finish, or whose removal
+  // was not synced before a power loss) would hide this one. Looked up first: a synced delete
+  // of a key that is not there would cost a WAL fsync on every create.
+  if (db_->Get(schema::ExitKey(call.ns, id, "")).ok()) {
+    (void)db_->Delete(schema::ExitKey(call.ns, id, ""));
+  }
 
   ShimLaunchOptions launch;
   launch.binary = options_.shim_binary.empty() ? DefaultShimBinary() : options_.shim_binary;
@@ -759,7 +763,9 @@ absl::StatusOr<tasks::DeleteResponse> TaskManager::Delete(const CallContext& cal
         batch.Delete(key);
         return true;
       }));
-  RETURN_IF_ERROR(db_->Write(batch));
+  // Not synced: the task itself (bundle, shim, runc state) lives in the state directory,
+  // which a power loss empties anyway, and Create removes an exit key left behind.
+  RETURN_IF_ERROR(db_->Write(batch, store::Durability::kBuffered));
   {
     std::lock_guard<std::mutex> lock(mu_);
     tasks_.erase(Key(call.ns, id));
