@@ -211,6 +211,9 @@ TEST_F(UnitsTest, UnitsSayWhoNeedsWhom) {
     EXPECT_EQ(keys["Service.CapabilityBoundingSet"], "") << service;
     EXPECT_EQ(keys["Service.RuntimeDirectoryPreserve"], "yes") << service;
   }
+  // berth-image reads registry credentials from a docker config.json, often under /root:
+  // home directories are read-only for it, not hidden.
+  EXPECT_EQ(Keys(Unit("berth-image.service"))["Service.ProtectHome"], "read-only");
 
   // Replicas: an instance per number, after (and with) the primary.
   auto replica = Keys(Unit("berth-content@.service"));

@@ -70,7 +70,10 @@ absl::StatusOr<DockerConfig> DockerConfig::Parse(std::string_view json, std::str
   auto auths = doc.find("auths");
   if (auths == doc.end() || auths->is_null()) return config;
   if (!auths->is_object()) return error("\"auths\" must be an object");
-  for (const auto& [key, entry] : auths->items()) {
+  for (const auto& item : auths->items()) {
+    // Named copies, not a structured binding: C++17 lambdas cannot capture those (clang).
+    const std::string& key = item.key();
+    const Json& entry = item.value();
     if (!entry.is_object()) return error(fmt::format("auths.{:?}: must be an object", key));
     Credentials creds;
     auto str = [&](const char* field, std::string* out) -> absl::Status {
