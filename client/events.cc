@@ -198,7 +198,11 @@ absl::StatusOr<std::unique_ptr<EventStream>> Client::Subscribe(
   RETURN_IF_ERROR(AddressStatus());
   evpb::SubscribeRequest req;
   for (const std::string& f : filters) req.add_filters(f);
-  auto stream = std::make_unique<GrpcEventStream>(NewCallContext(/*stream=*/true));
+  std::unique_ptr<grpc::ClientContext> ctx = NewCallContext(/*stream=*/true);
+  // berth's own event types (/content/commit) too: the gateway sends them only on request,
+  // since containerd's clients cannot decode them.
+  ctx->AddMetadata("berth-events", "all");
+  auto stream = std::make_unique<GrpcEventStream>(std::move(ctx));
   RETURN_IF_ERROR(stream->Open(conn_->events.get(), req));
   return std::unique_ptr<EventStream>(std::move(stream));
 }

@@ -23,12 +23,29 @@ namespace pb = containerd::services::events::v1;
 
 absl::Status NoBus() { return absl::UnavailableError("events: no event bus configured"); }
 
+// Whether `type_url` (bare or with a "host/" prefix) names a type of berth's own packages.
+bool IsBerthType(const std::string& type_url) {
+  const std::size_t slash = type_url.rfind('/');
+  return type_url.compare(slash == std::string::npos ? 0 : slash + 1, 6, "berth.") == 0;
+}
+
+// Whether the Subscribe call asked for berth's own event types too.
+bool WantsBerthTypes(const grpc::CallbackServerContext& ctx) {
+  const auto& md = ctx.client_metadata();
+  auto it = md.find(kBerthEventsMetadataKey);
+  return it != md.end() && it->second == kBerthEventsAll;
+}
+
 // One Subscribe stream: an EventSink that filters, queues, and writes one event at a time.
 class SubscribeStream final : public grpc::ServerWriteReactor<pb::Envelope>, public EventSink {
  public:
-  SubscribeStream(EventHub* hub, filters::Filter filter, size_t max_queued,
+  SubscribeStream(EventHub* hub, filters::Filter filter, bool berth_types, size_t max_queued,
                   std::atomic<uint64_t>* dropped)
-      : hub_(hub), filter_(std::move(filter)), max_queued_(max_queued), dropped_(dropped) {}
+      : hub_(hub),
+        filter_(std::move(filter)),
+        berth_types_(berth_types),
+        max_queued_(max_queued),
+        dropped_(dropped) {}
 
   // Registers with the hub; on failure finishes the call.
   void Start() {
@@ -43,6 +60,7 @@ class SubscribeStream final : public grpc::ServerWriteReactor<pb::Envelope>, pub
   }
 
   void Deliver(const pb::Envelope& envelope) override {
+    if (!berth_types_ && IsBerthType(envelope.event().type_url())) return;
     EnvelopeAdaptor adaptor(envelope);
     if (!filter_.Match(adaptor)) return;
     bool write = false;
@@ -112,6 +130,7 @@ class SubscribeStream final : public grpc::ServerWriteReactor<pb::Envelope>, pub
 
   EventHub* hub_;
   const filters::Filter filter_;
+  const bool berth_types_;  // Deliver berth's own event types too.
   const size_t max_queued_;
   std::atomic<uint64_t>* dropped_;
   std::atomic<bool> removed_{false};
@@ -169,7 +188,8 @@ grpc::ServerWriteReactor<pb::Envelope>* EventsService::Subscribe(grpc::CallbackS
   absl::StatusOr<filters::Filter> filter =
       filters::ParseAll(std::vector<std::string>(req->filters().begin(), req->filters().end()));
   if (!filter.ok()) return new Failed(ToGrpcStatus(filter.status()));
-  auto* stream = new SubscribeStream(hub_, *std::move(filter), max_queued_, &dropped_);
+  auto* stream =
+      new SubscribeStream(hub_, *std::move(filter), WantsBerthTypes(*ctx), max_queued_, &dropped_);
   stream->Start();
   return stream;
 }

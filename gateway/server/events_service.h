@@ -10,6 +10,11 @@
 //    treats its end as an error). Ends with Unavailable when the gateway shuts down. A
 //    client that does not keep up loses the oldest undelivered events beyond
 //    `max_queued` (counted, logged once per stream).
+//    berth's own event types (type URLs in the `berth.` package, e.g. /content/commit's
+//    berth.content.v1.ContentCommit) go only to subscribers that send the metadata
+//    `berth-events: all` (berth's client does): containerd's clients cannot decode them,
+//    and ctr prints a warning for each one it receives. Types anyone else publishes are
+//    delivered as containerd delivers them.
 // Without an event bus (no publisher / hub) every method is Unavailable.
 //
 // Thread-safety: gRPC calls it from many threads.
@@ -24,6 +29,10 @@
 #include "proto/containerd/services/events/v1/events.grpc.pb.h"
 
 namespace berth::gateway {
+
+// Metadata a Subscribe call sends to also receive berth's own event types.
+inline constexpr char kBerthEventsMetadataKey[] = "berth-events";
+inline constexpr char kBerthEventsAll[] = "all";
 
 class EventsService final : public containerd::services::events::v1::Events::CallbackService {
  public:

@@ -459,6 +459,48 @@ TEST_F(ServicesTest, SubscribeFiltersAndStaysOpenUntilShutdown) {
   EXPECT_EQ(refused->Finish().error_code(), grpc::StatusCode::UNAVAILABLE);
 }
 
+// berth's own event types reach only subscribers that ask for them (ctr warns about every
+// event it cannot decode); other types, containerd's or anyone's, reach everyone.
+TEST_F(ServicesTest, BerthEventTypesOnlyForSubscribersAskingForThem) {
+  grpc::ClientContext plain_ctx;
+  auto plain = events_->Subscribe(&plain_ctx, evpb::SubscribeRequest());
+  grpc::ClientContext berth_ctx;
+  berth_ctx.AddMetadata(kBerthEventsMetadataKey, kBerthEventsAll);
+  auto berth = events_->Subscribe(&berth_ctx, evpb::SubscribeRequest());
+  ASSERT_TRUE(testing::WaitFor([&] { return hub_->sinks() == 2; }));
+  evpb::Envelope own = Event("a", "own");
+  own.set_topic("/content/commit");
+  own.mutable_event()->set_type_url("berth.content.v1.ContentCommit");
+  evpb::Envelope prefixed = Event("a", "prefixed");
+  prefixed.mutable_event()->set_type_url("types.berth.dev/berth.content.v1.ContentCommit");
+  evpb::Envelope foreign = Event("a", "foreign");
+  foreign.mutable_event()->set_type_url("example.com/berthold.Event");
+  // One at a time (this fixture's streams queue at most 2 events): each event is read
+  // where it must arrive before the next goes out; the last one, which both streams get,
+  // shows that nothing else was queued for the plain stream before it.
+  evpb::Envelope got;
+  for (const evpb::Envelope* e : {&own, &prefixed}) {
+    hub_->Dispatch(*e);
+    ASSERT_TRUE(berth->Read(&got));
+    EXPECT_EQ(got.event().type_url(), e->event().type_url());
+  }
+  hub_->Dispatch(foreign);
+  ASSERT_TRUE(berth->Read(&got));
+  EXPECT_EQ(got.event().type_url(), foreign.event().type_url());
+  ASSERT_TRUE(plain->Read(&got));
+  EXPECT_EQ(got.event().type_url(), foreign.event().type_url());
+  hub_->Dispatch(Event("a", "last"));
+  ASSERT_TRUE(plain->Read(&got));
+  EXPECT_EQ(got.topic(), "/tasks/exit");
+  EXPECT_EQ(got.event().type_url(), Event("a", "last").event().type_url());
+  ASSERT_TRUE(berth->Read(&got));
+  EXPECT_EQ(got.event().type_url(), Event("a", "last").event().type_url());
+  plain_ctx.TryCancel();
+  berth_ctx.TryCancel();
+  (void)plain->Finish();
+  (void)berth->Finish();
+}
+
 TEST_F(ServicesTest, SubscriberGoingAwayIsRemoved) {
   grpc::ClientContext ctx;
   auto reader = events_->Subscribe(&ctx, evpb::SubscribeRequest());
