@@ -12,6 +12,8 @@
 #include "client/connection.h"
 #include "google/protobuf/util/json_util.h"
 #include "lib/status/status.h"
+#include "proto/berth/content/v1/events.pb.h"
+#include "proto/berth/gc/v1/gc.pb.h"
 #include "proto/containerd/events/container.pb.h"
 #include "proto/containerd/events/content.pb.h"
 #include "proto/containerd/events/image.pb.h"
@@ -53,6 +55,9 @@ const std::map<std::string, const google::protobuf::Message*, std::less<>>& Know
         &containerd::events::TaskPaused::default_instance(),
         &containerd::events::TaskResumed::default_instance(),
         &containerd::events::TaskCheckpointed::default_instance(),
+        // berth's own (the gateway sends them to berth's client only).
+        &::berth::content::v1::ContentCommit::default_instance(),
+        &::berth::gc::v1::CollectEvent::default_instance(),
     };
     for (const google::protobuf::Message* msg : all) {
       (*m)[msg->GetDescriptor()->full_name()] = msg;
