@@ -11,6 +11,7 @@
 #include "lib/status/grpc_status.h"
 #include "lib/status/status.h"
 #include "nlohmann/json.hpp"
+#include "proto/containerd/runtime/v2/runc/options/oci.pb.h"
 
 namespace berth::bench {
 namespace {
@@ -376,6 +377,12 @@ absl::Status Api::ContainerCreate(const std::string& id, const std::string& snap
   containers_v1::Container* c = req.mutable_container();
   c->set_id(id);
   c->mutable_runtime()->set_name(kRuntime);
+  if (!spec.runtime_binary.empty()) {
+    containerd::runc::v1::Options options;
+    options.set_binary_name(spec.runtime_binary);
+    c->mutable_runtime()->mutable_options()->set_type_url("containerd.runc.v1.Options");
+    c->mutable_runtime()->mutable_options()->set_value(options.SerializeAsString());
+  }
   c->mutable_spec()->set_type_url(kSpecTypeUrl);
   c->mutable_spec()->set_value(SpecJson(id, spec));
   c->set_snapshotter(snapshotter);

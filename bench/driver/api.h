@@ -38,6 +38,9 @@ using Mounts = std::vector<containerd::types::Mount>;
 // What a container of the driver runs: an OCI spec like `ctr run`'s default one.
 struct ContainerSpec {
   std::vector<std::string> args = {"/bin/true"};
+  // The OCI runtime binary (containerd.runc.v1.Options.binary_name in the container's
+  // runtime options, as `ctr run --runc-binary`); "" leaves the daemon's default (runc).
+  std::string runtime_binary;
   // cgroupsPath is "/<namespace>/<id>", as containerd's client sets it.
 };
 

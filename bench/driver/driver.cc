@@ -59,6 +59,7 @@ struct Common {
   std::string prefix = "bench";
   int concurrency = 1;
   int timeout_s = 120;
+  std::string runtime_binary;  // OCI runtime of the containers made; "" the daemon's default
 };
 
 bool IgnorableCleanup(const absl::Status& s) {
@@ -146,6 +147,7 @@ absl::StatusOr<json> RunCycles(const Common& c, const std::string& parent, doubl
                                int max_errors) {
   Api api(c.address, c.ns, std::chrono::seconds(c.timeout_s));
   ContainerSpec spec;
+  spec.runtime_binary = c.runtime_binary;
   std::mutex mu;
   std::vector<double> latencies_ms;
   std::vector<double> steps_ms[kCycleStepCount];
@@ -253,6 +255,7 @@ absl::StatusOr<json> RunUnary(const Common& c, const std::string& call, const st
 absl::StatusOr<json> StartTasks(const Common& c, const std::string& parent, int count) {
   Api api(c.address, c.ns, std::chrono::seconds(c.timeout_s));
   ContainerSpec spec;
+  spec.runtime_binary = c.runtime_binary;
   spec.args = {"/bin/sleep", "100000"};
   const Clock::time_point t0 = Clock::now();
   RETURN_IF_ERROR(ParallelFor(count, c.concurrency, [&](int i) -> absl::Status {
@@ -268,6 +271,7 @@ absl::StatusOr<json> StartTasks(const Common& c, const std::string& parent, int 
 absl::StatusOr<json> PopulateContainers(const Common& c, int count) {
   Api api(c.address, c.ns, std::chrono::seconds(c.timeout_s));
   ContainerSpec spec;
+  spec.runtime_binary = c.runtime_binary;
   const Clock::time_point t0 = Clock::now();
   RETURN_IF_ERROR(ParallelFor(count, c.concurrency, [&](int i) {
     return api.ContainerCreate(fmt::format("{}-{}", c.prefix, i), "", "", spec);
@@ -429,6 +433,8 @@ void AddCommon(CLI::App* cmd, Common& c) {
   cmd->add_option("--concurrency", c.concurrency, "parallel clients")->check(CLI::Range(1, 256));
   cmd->add_option("--timeout", c.timeout_s, "deadline of each call, seconds")
       ->check(CLI::Range(1, 3600));
+  cmd->add_option("--runtime-binary", c.runtime_binary,
+                  "OCI runtime binary of the containers made (as ctr run --runc-binary)");
 }
 
 int Print(const absl::StatusOr<json>& r) {
