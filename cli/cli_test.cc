@@ -1,7 +1,7 @@
 // The berth command end to end against a real local suite (deploy/berth-up with every built
-// service): import, run (output, exit status, --rm, -d, --rootfs), ps, tasks, exec, metrics,
-// kill, events in order, JSON output, errors; and the client examples. Root (runc, overlay
-// mounts) and nats-server are needed.
+// service): import and export (progress lines, round trip), run (output, exit status, --rm,
+// -d, --rootfs), ps, tasks, exec, metrics, kill, events in order, JSON output, errors; and the
+// client examples. Root (runc, overlay mounts) and nats-server are needed.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -323,6 +323,144 @@ TEST_F(CliTest, PullProgressIsLineBasedOnANonTerminal) {
   r = Berth({"pull", "--plain-http", registry->Reference("test/busybox", "nosuchtag")});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_TRUE(Contains(r.err, "(not found)")) << r.err;
+}
+
+// Splits a progress line `<kind> [<name>] key=value...` (the name as in pull's last line,
+// `image <name> digest=D`) into its kind and pairs, the name as "name"; false when another
+// word is not key=value.
+bool ParseProgressLine(const std::string& line, std::string* kind,
+                       std::map<std::string, std::string>* kv) {
+  kv->clear();
+  size_t start = 0;
+  int index = 0;
+  while (start <= line.size()) {
+    size_t sp = line.find(' ', start);
+    if (sp == std::string::npos) sp = line.size();
+    const std::string word = line.substr(start, sp - start);
+    start = sp + 1;
+    const size_t eq = word.find('=');
+    if (index == 0) {
+      *kind = word;
+    } else if (index == 1 && eq == std::string::npos && !word.empty()) {
+      (*kv)["name"] = word;
+    } else if (eq == std::string::npos || eq == 0) {
+      return false;
+    } else {
+      (*kv)[word.substr(0, eq)] = word.substr(eq + 1);
+    }
+    ++index;
+  }
+  return !kind->empty();
+}
+
+// What a progress output says: per blob digest, its last step; the totals.
+struct ParsedProgress {
+  std::map<std::string, std::map<std::string, std::string>> last_step;  // digest -> pairs
+  std::map<std::string, std::string> last_kind;                         // digest -> kind
+  std::map<std::string, std::string> total;                             // `total blobs=N bytes=M`
+  std::vector<std::string> other;                                       // lines of other kinds
+};
+
+ParsedProgress ParseProgress(const std::string& out) {
+  ParsedProgress p;
+  for (const std::string& line : Lines(out)) {
+    std::string kind;
+    std::map<std::string, std::string> kv;
+    EXPECT_TRUE(ParseProgressLine(line, &kind, &kv)) << "not `<kind> key=value...`: " << line;
+    if (kind == "copying" || kind == "done" || kind == "exists") {
+      EXPECT_FALSE(kv["path"].empty()) << line;
+      EXPECT_FALSE(kv["total"].empty()) << line;
+      if (kind == "copying") continue;
+      EXPECT_EQ(kv["offset"], kv["total"]) << line;
+      p.last_step[kv["digest"]] = kv;
+      p.last_kind[kv["digest"]] = kind;
+    } else if (kind == "total") {
+      p.total = kv;
+    } else {
+      p.other.push_back(line);
+    }
+  }
+  return p;
+}
+
+// berth images import / export on a non-terminal: one parseable line per step naming each blob
+// (digest, path, bytes), then the totals; --quiet keeps only the result; the exported archive
+// imports back.
+TEST_F(CliTest, ImportExportProgressIsLineBasedOnANonTerminal) {
+  RunResult r = Berth({"images", "import", suite_->Path("busybox.tar")});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  ParsedProgress imported = ParseProgress(r.out);
+  // The blobs: the namespace's content now.
+  RunResult ls = Berth({"content", "ls", "--format", "json"});
+  ASSERT_EQ(ls.exit_code, 0) << ls.err;
+  nlohmann::json blobs = nlohmann::json::parse(ls.out, nullptr, false);
+  ASSERT_TRUE(blobs.is_array() && blobs.size() == 3) << ls.out;  // layer, config, manifest
+  int64_t bytes = 0;
+  std::string manifest;
+  for (const auto& b : blobs) {
+    const std::string digest = b["digest"];
+    const int64_t size = b["size"];
+    bytes += size;
+    ASSERT_TRUE(imported.last_step.count(digest)) << digest << " not named in\n" << r.out;
+    EXPECT_EQ(imported.last_step[digest]["total"], std::to_string(size)) << r.out;
+    EXPECT_EQ(imported.last_step[digest]["path"], "blobs/sha256/" + digest.substr(7)) << r.out;
+    EXPECT_TRUE(imported.last_kind[digest] == "done" || imported.last_kind[digest] == "exists")
+        << r.out;
+  }
+  EXPECT_EQ(imported.total["blobs"], "3") << r.out;
+  EXPECT_EQ(imported.total["bytes"], std::to_string(bytes)) << r.out;
+  const std::vector<std::string> lines = Lines(r.out);
+  ASSERT_GE(lines.size(), 3u);
+  EXPECT_EQ(lines.front(), "importing source=" + suite_->Path("busybox.tar"));
+  ASSERT_EQ(imported.other.size(), 3u) << r.out;  // importing, imported, unpacked
+  const std::string imported_prefix = std::string("imported ") + kImage + " digest=sha256:";
+  EXPECT_EQ(imported.other[1].compare(0, imported_prefix.size(), imported_prefix), 0) << r.out;
+  manifest = imported.other[1].substr(imported_prefix.size() - 7);
+  EXPECT_EQ(imported.other[2], std::string("unpacked ") + kImage) << r.out;
+
+  // Quiet: the image name only.
+  r = Berth({"images", "import", "-q", "--no-unpack", suite_->Path("busybox.tar")});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, std::string(kImage) + "\n");
+
+  // Export: every blob with its role, then the totals.
+  const std::string tar = suite_->Path(ns_ + "-export.tar");
+  r = Berth({"images", "export", tar, kImage});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  ParsedProgress exported = ParseProgress(r.out);
+  EXPECT_TRUE(exported.other.empty()) << r.out;
+  std::set<std::string> roles;
+  for (const auto& b : blobs) {
+    const std::string digest = b["digest"];
+    ASSERT_TRUE(exported.last_step.count(digest)) << digest << " not named in\n" << r.out;
+    EXPECT_EQ(exported.last_kind[digest], "done") << r.out;
+    EXPECT_EQ(exported.last_step[digest]["total"], std::to_string(b["size"].get<int64_t>()));
+    roles.insert(exported.last_step[digest]["role"]);
+  }
+  EXPECT_EQ(roles, (std::set<std::string>{"layer", "config", "manifest"})) << r.out;
+  EXPECT_EQ(exported.last_step[manifest]["role"], "manifest") << r.out;
+  EXPECT_EQ(Lines(r.out).back(), "total blobs=3 bytes=" + std::to_string(bytes)) << r.out;
+  r = Berth({"images", "export", "-q", suite_->Path(ns_ + "-quiet.tar"), kImage});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(r.err, "");
+  // To stdout: the progress goes to stderr.
+  r = Berth({"images", "export", "-", kImage});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_GT(r.out.size(), static_cast<size_t>(bytes));
+  EXPECT_TRUE(Contains(r.err, "total blobs=3 bytes=" + std::to_string(bytes))) << r.err;
+
+  // The round trip: removed and collected (--sync), imported back from the export, and run.
+  ASSERT_EQ(Berth({"images", "rm", "--sync", kImage}).exit_code, 0);
+  EXPECT_EQ(Berth({"content", "ls", "-q"}).out, "");
+  r = Berth({"images", "import", tar});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  ParsedProgress back = ParseProgress(r.out);
+  EXPECT_EQ(back.total["blobs"], "3") << r.out;
+  for (const auto& [digest, kind] : back.last_kind) EXPECT_EQ(kind, "done") << r.out;
+  EXPECT_TRUE(Contains(r.out, std::string("imported ") + kImage + " digest=" + manifest)) << r.out;
+  r = Berth({"run", "--rm", kImage, "rt1", "echo", "round trip"});
+  EXPECT_EQ(r.out, "round trip\n") << r.err;
 }
 
 TEST_F(CliTest, RunWithATerminal) {

@@ -303,8 +303,8 @@ void AddSnapshotCommands(CLI::App& app, Env& env) {
   CLI::App* view = sn->add_subcommand("view", "a read-only view: KEY PARENT");
   view->add_option("args", *vargs, "key and parent")->required()->expected(2);
   view->callback([&env, f, vargs] {
-    absl::StatusOr<std::vector<snapshot::Mount>> m =
-        Snapshots(env, *f)->View(env.client().Context(), (*vargs)[0], (*vargs)[1], {});
+    absl::StatusOr<std::vector<snapshot::Mount>> m = Snapshots(env, *f)->View(
+        env.client().Context(), (*vargs)[0], (*vargs)[1], {{"containerd.io/gc.root", Now3339()}});
     if (!m.ok()) env.exit_code = Fail(m.status());
   });
 

@@ -1,10 +1,9 @@
-// berth images (ls, rm, check, tag, import, pull) and berth pull.
+// berth images (ls, rm, check, tag, import, pull) and berth pull. Pull and import progress go
+// through ProgressPrinter (output.cc).
 #include <fcntl.h>
 #include <unistd.h>
 
-#include <algorithm>
-#include <chrono>
-#include <map>
+#include <memory>
 #include <set>
 
 #include "cli/cli.h"
@@ -130,105 +129,6 @@ int ImagesRemove(Env& env, const ImageFlags& f) {
   return 0;
 }
 
-// Pull progress: on a terminal, one redrawn line per blob (bar, bytes, state) and a total;
-// otherwise one parseable line per step: `<kind> key=value...` (see berth pull --help).
-class PullPrinter {
- public:
-  PullPrinter(bool tty, bool quiet) : tty_(tty), quiet_(quiet) {}
-
-  void Update(const PullProgress& p) {
-    if (quiet_) return;
-    if (!tty_) {
-      PrintLine(p);
-      return;
-    }
-    if (p.kind == PullProgress::Kind::kResolving) {
-      std::printf("resolving %s\n", p.ref.c_str());
-      std::fflush(stdout);
-      return;
-    }
-    if (p.digest.empty()) return;
-    auto it = std::find_if(blobs_.begin(), blobs_.end(),
-                           [&](const Blob& b) { return b.digest == p.digest; });
-    if (it == blobs_.end()) {
-      blobs_.push_back({p.digest, p.role, 0, 0, ""});
-      it = blobs_.end() - 1;
-    }
-    if (!p.role.empty()) it->role = p.role;
-    if (p.total > 0) it->total = p.total;
-    if (p.kind == PullProgress::Kind::kDownloading) it->offset = p.offset;
-    if (p.kind == PullProgress::Kind::kDone || p.kind == PullProgress::Kind::kExists ||
-        p.kind == PullProgress::Kind::kUnpacked) {
-      if (it->total > 0) it->offset = it->total;
-    }
-    it->state = PullProgressKindName(p.kind);
-    Redraw();
-  }
-
- private:
-  struct Blob {
-    std::string digest;
-    std::string role;
-    int64_t offset;
-    int64_t total;
-    std::string state;
-  };
-
-  void PrintLine(const PullProgress& p) {
-    if (p.kind == PullProgress::Kind::kDownloading) {
-      // At most one line per blob per 10% (and the last one).
-      int64_t& last = printed_[p.digest];
-      if (p.total > 0 && p.offset < p.total && p.offset - last < p.total / 10) return;
-      last = p.offset;
-    }
-    std::string line = PullProgressKindName(p.kind);
-    auto add = [&](const char* k, const std::string& v) {
-      if (!v.empty()) line += fmt::format(" {}={}", k, v);
-    };
-    add("ref", p.ref);
-    add("role", p.role);
-    add("digest", p.digest);
-    if (p.kind == PullProgress::Kind::kDownloading || p.total > 0) {
-      line += fmt::format(" offset={} total={}", p.offset, p.total);
-    }
-    add("snapshot", p.snapshot);
-    add("image", p.image);
-    std::printf("%s\n", line.c_str());
-    std::fflush(stdout);
-  }
-
-  void Redraw() {
-    std::string out;
-    if (drawn_ > 0) out += fmt::format("\x1b[{}A", drawn_);
-    int64_t done = 0, total = 0;
-    for (const Blob& b : blobs_) {
-      done += b.offset;
-      total += b.total;
-      const int width = 30;
-      int filled = b.total > 0 ? static_cast<int>(width * b.offset / b.total) : 0;
-      if (filled > width) filled = width;
-      out += fmt::format("\x1b[2K{:<8} {:.19} [{}{}] {:>10}/{:<10} {}\n", b.role,
-                         b.digest.size() > 7 ? b.digest.substr(7) : b.digest,
-                         std::string(filled, '='), std::string(width - filled, ' '),
-                         HumanSize(b.offset), HumanSize(b.total), b.state);
-    }
-    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-    out += fmt::format("\x1b[2Ktotal    {:>10}/{:<10} {:.1f}s {}/s\n", HumanSize(done),
-                       HumanSize(total), secs,
-                       HumanSize(secs > 0 ? static_cast<int64_t>(done / secs) : 0));
-    drawn_ = static_cast<int>(blobs_.size()) + 1;
-    std::fputs(out.c_str(), stdout);
-    std::fflush(stdout);
-  }
-
-  bool tty_;
-  bool quiet_;
-  std::vector<Blob> blobs_;
-  int drawn_ = 0;
-  std::map<std::string, int64_t> printed_;
-  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
-};
-
 int ImagesPull(Env& env, const ImageFlags& f) {
   if (f.args.size() != 1) return Usage("pull: want one image reference");
   std::vector<PullOpt> opts;
@@ -244,8 +144,9 @@ int ImagesPull(Env& env, const ImageFlags& f) {
                                    colon == std::string::npos ? "" : f.user.substr(colon + 1)));
   }
   if (!f.labels.empty()) opts.push_back(WithPullLabels(ParseLabels(f.labels)));
-  auto printer = std::make_shared<PullPrinter>(isatty(1) != 0, f.quiet);
-  opts.push_back(WithPullProgress([printer](const PullProgress& p) { printer->Update(p); }));
+  auto printer = std::make_shared<ProgressPrinter>(stdout, isatty(1) != 0, f.quiet);
+  opts.push_back(
+      WithPullProgress([printer](const PullProgress& p) { PrintPullProgress(*printer, p); }));
   absl::StatusOr<Image> image = env.client().Pull(f.args[0], opts);
   if (!image.ok()) return Fail(image.status());
   if (f.quiet) {
@@ -256,6 +157,9 @@ int ImagesPull(Env& env, const ImageFlags& f) {
   return 0;
 }
 
+// Import progress as pull's: `importing source=<file|stdin>`, per blob `<copying|done|exists>
+// digest=D path=P offset=N total=M`, `total blobs=N bytes=M`, then per image `imported <name>
+// digest=D` and `unpacked <name>`. Quiet: the image names only.
 int ImagesImport(Env& env, const ImageFlags& f) {
   if (f.args.size() != 1) return Usage("images import: want one archive (or - for stdin)");
   int fd = 0;
@@ -263,26 +167,35 @@ int ImagesImport(Env& env, const ImageFlags& f) {
     fd = open(f.args[0].c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) return Fail(ErrnoToStatus("open", f.args[0], errno));
   }
+  const bool tty = isatty(1) != 0;
+  ProgressPrinter printer(stdout, tty, f.quiet);
   ImportOptions options;
   options.base_name = f.base_name;
   options.platform = f.platform;
   options.snapshotter = f.snapshotter;
-  std::printf("importing %s\n", f.args[0] == "-" ? "stdin" : f.args[0].c_str());
-  std::fflush(stdout);
+  options.progress = [&printer](const ArchiveProgress& p) { PrintArchiveProgress(printer, p); };
+  printer.Note("importing", {{"source", f.args[0] == "-" ? "stdin" : f.args[0]}});
   absl::StatusOr<std::vector<Image>> images = env.client().Import(fd, options);
   if (fd != 0) close(fd);
   if (!images.ok()) return Fail(images.status());
+  printer.Summary();
   for (const Image& image : *images) {
-    std::printf("imported %s (%s)\n", image.Name().c_str(), image.Target().digest.c_str());
-    if (f.no_unpack) continue;
-    std::printf("unpacking %s...", image.Name().c_str());
-    std::fflush(stdout);
-    absl::Status s = image.Unpack(f.snapshotter);
-    if (!s.ok()) {
-      std::printf("\n");
-      return Fail(s);
+    if (f.quiet) {
+      std::printf("%s\n", image.Name().c_str());
+    } else {
+      std::printf("imported %s digest=%s\n", image.Name().c_str(), image.Target().digest.c_str());
     }
-    std::printf("done\n");
+    std::fflush(stdout);
+    if (f.no_unpack) continue;
+    if (!f.quiet && tty) {
+      std::printf("unpacking %s...", image.Name().c_str());
+      std::fflush(stdout);
+    }
+    absl::Status s = image.Unpack(f.snapshotter);
+    if (!f.quiet && tty) std::printf(s.ok() ? "done\n" : "\n");
+    if (!s.ok()) return Fail(s);
+    if (!f.quiet && !tty) std::printf("unpacked %s\n", image.Name().c_str());
+    std::fflush(stdout);
   }
   return 0;
 }
@@ -391,12 +304,17 @@ void AddImageCommands(CLI::App& app, Env& env) {
   tag->callback([&env, tf] { env.exit_code = ImagesTag(env, *tf); });
 
   auto imf = std::make_shared<ImageFlags>();
-  CLI::App* imp = images->add_subcommand("import", "import an OCI or docker archive: FILE|-");
+  CLI::App* imp = images->add_subcommand(
+      "import",
+      "import an OCI or docker archive: FILE|-. Progress: bars on a terminal, else one line per "
+      "step: `importing source=S`, `<copying|done|exists> digest=D path=P offset=N total=M`, "
+      "`total blobs=N bytes=M`, then `imported <name> digest=D` (and `unpacked <name>`)");
   imp->add_option("file", imf->args, "archive (- for stdin)")->required();
   imp->add_option("--base-name", imf->base_name, "name prefix for tag-only index entries");
   imp->add_option("--platform", imf->platform, "platform to unpack (default: the host's)");
   imp->add_option("--snapshotter", imf->snapshotter, "snapshotter to unpack into");
   imp->add_flag("--no-unpack", imf->no_unpack, "do not unpack");
+  imp->add_flag("-q,--quiet", imf->quiet, "no progress: print only the imported image names");
   imp->callback([&env, imf] { env.exit_code = ImagesImport(env, *imf); });
 
   AddPull(images, env);

@@ -1,9 +1,12 @@
-// Output helpers of the berth command: tables, sizes, ages, labels, errors, signals.
+// Output helpers of the berth command: tables, progress, sizes, ages, labels, errors, signals.
 #include <signal.h>
 #include <time.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
+#include <string>
+#include <utility>
 
 #include "cli/cli.h"
 #include "fmt/format.h"
@@ -85,6 +88,181 @@ void Table::Print(std::FILE* out, bool quiet) const {
     while (!line.empty() && line.back() == ' ') line.pop_back();
     std::fprintf(out, "%s\n", line.c_str());
   }
+}
+
+ProgressPrinter::ProgressPrinter(std::FILE* out, bool tty, bool quiet)
+    : out_(out),
+      tty_(tty),
+      quiet_(quiet),
+      start_(std::chrono::steady_clock::now()),
+      drawn_at_(start_) {}
+
+int64_t ProgressPrinter::bytes() const {
+  int64_t sum = 0;
+  for (const Blob& b : blobs_) sum += std::max(b.total, b.offset);
+  return sum;
+}
+
+void ProgressPrinter::Line(const std::string& kind, const Fields& fields) {
+  std::string line = kind;
+  for (const auto& [k, v] : fields) {
+    if (v.empty()) continue;
+    line += tty_ ? fmt::format(" {}", v) : fmt::format(" {}={}", k, v);
+  }
+  std::fprintf(out_, "%s\n", line.c_str());
+  std::fflush(out_);
+}
+
+void ProgressPrinter::Note(const std::string& kind, const Fields& fields) {
+  if (quiet_) return;
+  Line(kind, fields);
+  drawn_ = 0;  // The bars, if any, are drawn anew below the line.
+}
+
+void ProgressPrinter::Update(const Step& step) {
+  if (quiet_) return;
+  const auto now = std::chrono::steady_clock::now();
+  bool changed = false;
+  if (!step.key.empty()) {
+    auto it = std::find_if(blobs_.begin(), blobs_.end(),
+                           [&](const Blob& b) { return b.key == step.key; });
+    if (it == blobs_.end()) {
+      Blob b;
+      b.key = step.key;
+      b.first = now;
+      b.last = now;
+      blobs_.push_back(b);
+      it = blobs_.end() - 1;
+      changed = true;
+    }
+    if (!step.role.empty()) it->role = step.role;
+    if (!step.label.empty()) it->label = step.label;
+    if (step.total > 0) it->total = step.total;
+    if (step.moving && step.offset != it->offset) {
+      it->offset = step.offset;
+      it->last = now;
+    }
+    if (step.complete) {
+      if (it->total > 0 && it->offset != it->total) {
+        it->offset = it->total;
+        it->last = now;
+      }
+      if (it->offset == 0) it->last = it->first;  // nothing moved: no speed
+    }
+    changed = changed || it->state != step.kind;
+    it->state = step.kind;
+  }
+  if (tty_) {
+    if (!step.key.empty()) Redraw(changed);
+    return;
+  }
+  if (step.moving && !step.key.empty()) {
+    // At most one line per blob per 10% (and the last one).
+    int64_t& last = printed_[step.key];
+    if (step.total > 0 && step.offset < step.total && step.offset - last < step.total / 10) {
+      return;
+    }
+    last = step.offset;
+  }
+  Line(step.kind, step.fields);
+}
+
+void ProgressPrinter::Summary() {
+  if (quiet_) return;
+  if (tty_) {
+    Redraw(/*force=*/true);
+    return;
+  }
+  Line("total", {{"blobs", std::to_string(blobs())}, {"bytes", std::to_string(bytes())}});
+}
+
+void ProgressPrinter::Redraw(bool force) {
+  const auto now = std::chrono::steady_clock::now();
+  // Byte counts come often: redraw them ten times a second; a new state at once.
+  if (!force && drawn_ > 0 && now - drawn_at_ < std::chrono::milliseconds(100)) return;
+  drawn_at_ = now;
+  auto speed = [](int64_t bytes, std::chrono::steady_clock::duration d) -> std::string {
+    const double secs = std::chrono::duration<double>(d).count();
+    if (bytes <= 0 || secs <= 0) return "-";
+    return HumanSize(static_cast<int64_t>(static_cast<double>(bytes) / secs)) + "/s";
+  };
+  std::string out;
+  if (drawn_ > 0) out += fmt::format("\x1b[{}A", drawn_);
+  int64_t done = 0, total = 0;
+  for (const Blob& b : blobs_) {
+    done += b.offset;
+    total += std::max(b.total, b.offset);
+    const int width = 30;
+    int filled = b.total > 0 ? static_cast<int>(width * b.offset / b.total) : 0;
+    filled = std::clamp(filled, 0, width);
+    const std::string& label = b.label.empty() ? b.key : b.label;
+    out +=
+        fmt::format("\x1b[2K{:<8} {:<19.19} [{}{}] {:>10}/{:<10} {:>12} {}\n", b.role, label,
+                    std::string(filled, '='), std::string(width - filled, ' '), HumanSize(b.offset),
+                    HumanSize(b.total), speed(b.offset, b.last - b.first), b.state);
+  }
+  const auto elapsed = now - start_;
+  out +=
+      fmt::format("\x1b[2Ktotal    {:>10}/{:<10} {:.1f}s {}\n", HumanSize(done), HumanSize(total),
+                  std::chrono::duration<double>(elapsed).count(), speed(done, elapsed));
+  drawn_ = static_cast<int>(blobs_.size()) + 1;
+  std::fputs(out.c_str(), out_);
+  std::fflush(out_);
+}
+
+namespace {
+
+// The bar's label for a digest: its hex (the algorithm is always sha256 here).
+std::string DigestLabel(const std::string& dgst) {
+  const size_t colon = dgst.find(':');
+  return colon == std::string::npos ? dgst : dgst.substr(colon + 1);
+}
+
+}  // namespace
+
+void PrintPullProgress(ProgressPrinter& printer, const PullProgress& p) {
+  ProgressPrinter::Fields fields = {{"ref", p.ref}, {"role", p.role}, {"digest", p.digest}};
+  if (p.kind == PullProgress::Kind::kDownloading || p.total > 0) {
+    fields.push_back({"offset", std::to_string(p.offset)});
+    fields.push_back({"total", std::to_string(p.total)});
+  }
+  fields.push_back({"snapshot", p.snapshot});
+  fields.push_back({"image", p.image});
+  if (p.kind == PullProgress::Kind::kResolving) {
+    printer.Note(PullProgressKindName(p.kind), fields);
+    return;
+  }
+  ProgressPrinter::Step step;
+  step.kind = PullProgressKindName(p.kind);
+  step.key = p.digest;
+  step.role = p.role;
+  step.label = DigestLabel(p.digest);
+  step.offset = p.offset;
+  step.total = p.total;
+  step.moving = p.kind == PullProgress::Kind::kDownloading;
+  step.complete = p.kind == PullProgress::Kind::kDone || p.kind == PullProgress::Kind::kExists ||
+                  p.kind == PullProgress::Kind::kUnpacked;
+  step.fields = std::move(fields);
+  printer.Update(step);
+}
+
+void PrintArchiveProgress(ProgressPrinter& printer, const ArchiveProgress& p) {
+  ProgressPrinter::Step step;
+  step.kind = ArchiveProgressKindName(p.kind);
+  step.key = p.path;
+  step.role = p.role;
+  step.label = p.digest.empty() ? p.path : DigestLabel(p.digest);
+  step.offset = p.offset;
+  step.total = p.total;
+  step.moving = p.kind == ArchiveProgress::Kind::kCopying;
+  step.complete =
+      p.kind == ArchiveProgress::Kind::kDone || p.kind == ArchiveProgress::Kind::kExists;
+  step.fields = {{"role", p.role},
+                 {"digest", p.digest},
+                 {"path", p.path},
+                 {"offset", std::to_string(p.offset)},
+                 {"total", std::to_string(p.total)}};
+  printer.Update(step);
 }
 
 std::string HumanSize(int64_t bytes) {

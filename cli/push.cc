@@ -87,16 +87,25 @@ void AddPush(CLI::App* parent, Env& env) {
 struct ExportFlags {
   std::vector<std::string> args;
   std::vector<std::string> platforms;
+  bool quiet = false;
 };
 
+// Export progress as pull's: per blob `<copying|done> role=R digest=D path=P offset=N
+// total=M`, then `total blobs=N bytes=M`; on stderr when the archive goes to stdout.
 int Export(Env& env, const ExportFlags& f) {
   if (f.args.size() < 2) return Usage("images export: want OUT.tar (or -) and image names");
+  const bool to_stdout = f.args[0] == "-";
+  std::FILE* out = to_stdout ? stderr : stdout;
+  ProgressPrinter printer(out, isatty(fileno(out)) != 0, f.quiet);
   ExportOptions options;
   options.platforms = f.platforms;
+  options.progress = [&printer](const ArchiveProgress& p) { PrintArchiveProgress(printer, p); };
   const std::vector<std::string> names(f.args.begin() + 1, f.args.end());
-  if (f.args[0] == "-") {
+  if (to_stdout) {
     absl::Status s = env.client().Export(1, names, options);
-    return s.ok() ? 0 : Fail(s);
+    if (!s.ok()) return Fail(s);
+    printer.Summary();
+    return 0;
   }
   // Written beside the target and renamed: a failed export leaves no half archive.
   const std::string tmp = f.args[0] + ".partial";
@@ -112,6 +121,7 @@ int Export(Env& env, const ExportFlags& f) {
     unlink(tmp.c_str());
     return Fail(s);
   }
+  printer.Summary();
   return 0;
 }
 
@@ -123,11 +133,15 @@ void AddPushCommands(CLI::App& app, Env& env) {
   AddPush(images, env);
   auto f = std::make_shared<ExportFlags>();
   CLI::App* exp = images->add_subcommand(
-      "export", "write images as an OCI image-layout tar: OUT.tar|- NAME...");
+      "export",
+      "write images as an OCI image-layout tar: OUT.tar|- NAME... Progress (on stderr when the "
+      "archive goes to stdout): bars on a terminal, else one line per step: `<copying|done> "
+      "role=R digest=D path=P offset=N total=M`, last `total blobs=N bytes=M`");
   exp->add_option("args", f->args, "archive, then image names")->required()->expected(2, -1);
   exp->add_option("--platform", f->platforms, "export only this platform of an index")
       ->allow_extra_args(false)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  exp->add_flag("-q,--quiet", f->quiet, "no progress: print only errors");
   exp->callback([&env, f] { env.exit_code = Export(env, *f); });
 }
 

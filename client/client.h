@@ -191,6 +191,31 @@ PullOpt WithCredentials(std::string username, std::string password);
 // Reports progress.
 PullOpt WithPullProgress(std::function<void(const PullProgress&)> progress);
 
+// One step of an image import or export (Client::Import, Client::Export): a blob moving
+// between an archive and the content store.
+struct ArchiveProgress {
+  enum class Kind {
+    kUnspecified,
+    kCopying,  // `offset` of `total` bytes of the blob copied so far (first with offset 0)
+    kDone,     // the blob is copied (`offset` == `total`); `digest` is set
+    kExists,   // import: the content store had the blob already; nothing was copied
+  };
+  Kind kind = Kind::kUnspecified;
+  // The blob's path in the archive ("blobs/sha256/<hex>", or a `docker save` file such as
+  // "<id>/layer.tar"); steps of one blob share it.
+  std::string path;
+  // "sha256:..."; empty while an import has not yet hashed a blob its path does not name.
+  std::string digest;
+  // Export: "index", "manifest", "config" or "layer". Import: empty (an archive's blobs come
+  // before the index that would say).
+  std::string role;
+  int64_t offset = 0;
+  int64_t total = 0;
+};
+
+// "copying", "done", "exists" for printing.
+const char* ArchiveProgressKindName(ArchiveProgress::Kind kind);
+
 struct ImportOptions {
   // Name given to images of an OCI archive whose index entries carry only a tag
   // (`org.opencontainers.image.ref.name` without a repository): "<base_name>:<tag>".
@@ -202,6 +227,9 @@ struct ImportOptions {
   std::string snapshotter;
   // Labels of the image records.
   berth::Labels labels;
+  // Called for every step of every blob read from the archive (on the calling thread, a
+  // byte-count step per MiB at most).
+  std::function<void(const ArchiveProgress&)> progress;
 };
 
 // One step of a server-side push (berth.image.v1.PushProgress).
@@ -265,6 +293,9 @@ struct ExportOptions {
   // manifest of the index that is in the content store (those of platforms a pull did not
   // fetch are left out). The index itself is exported unchanged, as ctr does.
   std::vector<std::string> platforms;
+  // Called for every step of every blob written to the archive (on the calling thread, a
+  // byte-count step per MiB at most); documents (indexes, manifests) get one kDone step.
+  std::function<void(const ArchiveProgress&)> progress;
 };
 
 struct Lease {

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <fstream>
 #include <future>
+#include <map>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -256,6 +257,77 @@ TEST_F(ClientTest, ImportUnpackAndCheck) {
   int fd = open(junk.c_str(), O_RDONLY | O_CLOEXEC);
   EXPECT_FALSE(client_->Import(fd).ok());
   close(fd);
+}
+
+// Import and Export report every blob: a first copying step at 0, byte counts that only grow,
+// and a last done (or, for import, exists) step with the digest and all the bytes.
+TEST_F(ClientTest, ImportAndExportReportProgressPerBlob) {
+  struct Seen {
+    std::vector<ArchiveProgress> steps;
+  };
+  auto check = [](const std::map<std::string, Seen>& blobs, bool is_export) {
+    for (const auto& [path, seen] : blobs) {
+      const ArchiveProgress& last = seen.steps.back();
+      EXPECT_TRUE(last.kind == ArchiveProgress::Kind::kDone ||
+                  (!is_export && last.kind == ArchiveProgress::Kind::kExists))
+          << path;
+      EXPECT_EQ(last.offset, last.total) << path;
+      EXPECT_GT(last.total, 0) << path;
+      EXPECT_EQ(path, "blobs/sha256/" + last.digest.substr(7)) << path;
+      if (is_export) {
+        EXPECT_FALSE(last.role.empty()) << path;
+      }
+      int64_t offset = 0;
+      for (size_t i = 0; i + 1 < seen.steps.size(); ++i) {
+        const ArchiveProgress& step = seen.steps[i];
+        EXPECT_EQ(step.kind, ArchiveProgress::Kind::kCopying) << path;
+        if (i == 0) {
+          EXPECT_EQ(step.offset, 0) << path;
+        }
+        EXPECT_GE(step.offset, offset) << path;
+        EXPECT_LE(step.offset, step.total) << path;
+        offset = step.offset;
+      }
+    }
+  };
+
+  std::map<std::string, Seen> imported;
+  int fd = open(suite_->Path("busybox.tar").c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  ImportOptions import_options;
+  import_options.progress = [&](const ArchiveProgress& p) { imported[p.path].steps.push_back(p); };
+  absl::StatusOr<std::vector<Image>> images = client_->Import(fd, import_options);
+  close(fd);
+  ASSERT_OK(images.status());
+  ASSERT_EQ(images->size(), 1u);
+  EXPECT_EQ(imported.size(), 3u);  // layer, config, manifest
+  check(imported, /*is_export=*/false);
+
+  std::map<std::string, Seen> exported;
+  std::map<std::string, std::string> roles;  // digest -> role
+  const std::string tar = suite_->Path(ns_ + "-progress.tar");
+  fd = open(tar.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  ASSERT_GE(fd, 0);
+  ExportOptions export_options;
+  export_options.progress = [&](const ArchiveProgress& p) {
+    exported[p.path].steps.push_back(p);
+    roles[p.digest] = p.role;
+  };
+  absl::Status s = client_->Export(fd, {kImage}, export_options);
+  close(fd);
+  ASSERT_OK(s);
+  EXPECT_EQ(exported.size(), 3u);
+  check(exported, /*is_export=*/true);
+  EXPECT_EQ(roles[(*images)[0].Target().digest], "manifest");
+  ASSERT_OK_AND_ASSIGN(std::vector<Descriptor> layers, (*images)[0].Layers());
+  ASSERT_EQ(layers.size(), 1u);
+  EXPECT_EQ(roles[layers[0].digest], "layer");
+  // The same blobs went out as came in.
+  for (const auto& [path, seen] : imported) {
+    ASSERT_TRUE(exported.count(path)) << path;
+    EXPECT_EQ(exported[path].steps.back().total, seen.steps.back().total) << path;
+  }
+  unlink(tar.c_str());
 }
 
 TEST_F(ClientTest, PullsFromARegistryWithProgress) {

@@ -2,7 +2,8 @@
 // client.Export / `ctr images export`): oci-layout, index.json naming each image, and
 // blobs/sha256/<hex> for every blob of their trees, each once. Documents (indexes,
 // manifests) are read whole, at most 4 MiB each (what a registry may serve); layers stream
-// from the content store into the archive.
+// from the content store into the archive, 1 MiB at a time, with a progress step per MiB
+// (ExportOptions::progress).
 #include <archive.h>
 #include <archive_entry.h>
 
@@ -62,7 +63,7 @@ class Exporter {
       return InvalidArgumentError(fmt::format("export: {}: indexes nested too deeply", dgst));
     }
     if (!IsIndex(media_type) && !IsManifest(media_type)) {
-      return AddBlob(dgst, size, required);
+      return AddBlob(dgst, size, required, "");
     }
     if (size > kMaxDocumentBytes) {
       return InvalidArgumentError(
@@ -113,16 +114,17 @@ class Exporter {
       if (!j.contains("config") || !j["config"].is_object()) {
         return InvalidArgumentError(fmt::format("export: manifest {} has no config", dgst));
       }
-      RETURN_IF_ERROR(
-          AddBlob(j["config"].value("digest", ""), j["config"].value("size", int64_t{0}), true));
+      RETURN_IF_ERROR(AddBlob(j["config"].value("digest", ""),
+                              j["config"].value("size", int64_t{0}), true, "config"));
       if (j.contains("layers") && j["layers"].is_array()) {
         for (const json& l : j["layers"]) {
           if (!l.is_object()) continue;
-          RETURN_IF_ERROR(AddBlob(l.value("digest", ""), l.value("size", int64_t{0}), true));
+          RETURN_IF_ERROR(
+              AddBlob(l.value("digest", ""), l.value("size", int64_t{0}), true, "layer"));
         }
       }
     }
-    return WriteEntry(dgst, *data);
+    return WriteEntry(dgst, *data, IsIndex(media_type) ? "index" : "manifest");
   }
 
   absl::Status WriteFile(const std::string& path, const std::string& data) {
@@ -150,14 +152,32 @@ class Exporter {
     return fmt::format("blobs/{}/{}", std::string(d.algorithm()), std::string(d.hex()));
   }
 
-  absl::Status WriteEntry(const std::string& dgst, const std::string& data) {
+  void Report(ArchiveProgress::Kind kind, const std::string& path, const std::string& dgst,
+              const std::string& role, int64_t offset, int64_t total) {
+    if (!options_.progress) return;
+    ArchiveProgress p;
+    p.kind = kind;
+    p.path = path;
+    p.digest = dgst;
+    p.role = role;
+    p.offset = offset;
+    p.total = total;
+    options_.progress(p);
+  }
+
+  absl::Status WriteEntry(const std::string& dgst, const std::string& data,
+                          const std::string& role) {
     if (!written_.insert(dgst).second) return absl::OkStatus();
     ASSIGN_OR_RETURN(digest::Digest d, digest::Digest::Parse(dgst));
-    return WriteFile(PathOf(d), data);
+    RETURN_IF_ERROR(WriteFile(PathOf(d), data));
+    const auto size = static_cast<int64_t>(data.size());
+    Report(ArchiveProgress::Kind::kDone, PathOf(d), dgst, role, size, size);
+    return absl::OkStatus();
   }
 
   // Streams a blob from the content store into the archive.
-  absl::Status AddBlob(const std::string& dgst, int64_t size, bool required) {
+  absl::Status AddBlob(const std::string& dgst, int64_t size, bool required,
+                       const std::string& role) {
     ASSIGN_OR_RETURN(digest::Digest d, digest::Digest::Parse(dgst));
     if (written_.count(dgst) > 0) return absl::OkStatus();
     absl::StatusOr<std::unique_ptr<content::ReaderAt>> r =
@@ -182,6 +202,8 @@ class Exporter {
     if (archive_write_header(a_, e.get()) != ARCHIVE_OK) return Error("write " + path);
     std::string buf(1 << 20, '\0');
     int64_t off = 0;
+    int64_t reported = 0;
+    Report(ArchiveProgress::Kind::kCopying, path, dgst, role, 0, size);
     while (off < size) {
       ASSIGN_OR_RETURN(std::size_t n,
                        (*r)->ReadAt(buf.data(),
@@ -193,7 +215,12 @@ class Exporter {
         return Error("write " + path);
       }
       off += static_cast<int64_t>(n);
+      if (off < size && off - reported >= static_cast<int64_t>(buf.size())) {
+        reported = off;
+        Report(ArchiveProgress::Kind::kCopying, path, dgst, role, off, size);
+      }
     }
+    Report(ArchiveProgress::Kind::kDone, path, dgst, role, size, size);
     return absl::OkStatus();
   }
 

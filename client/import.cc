@@ -6,10 +6,12 @@
 // names; newer Docker writes both, and index.json wins when it names images). The archive may
 // be compressed (libarchive detects gzip, zstd, ...). Blobs stream into the content store
 // (digests verified by the store for OCI blobs); GC labels tie index -> manifests ->
-// config/layers together as a pull does, and everything runs under one lease.
+// config/layers together as a pull does, and everything runs under one lease. Progress is
+// reported per blob as it is copied (ImportOptions::progress).
 #include <archive.h>
 #include <archive_entry.h>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -36,6 +38,9 @@ using json = nlohmann::json;
 // so each is capped at what a registry may serve for a manifest (4 MiB) and refused — before
 // a byte of it is read — when larger. Blobs are streamed and need no cap.
 constexpr int64_t kMaxMetadataBytes = 4 << 20;
+
+// Bytes between two byte-count progress steps of a blob.
+constexpr int64_t kProgressStep = 1 << 20;
 
 struct Blob {
   std::string digest;
@@ -69,10 +74,25 @@ absl::Status ArchiveError(struct archive* a, const std::string& what) {
   return InvalidArgumentError(fmt::format("import: {}: {}", what, msg != nullptr ? msg : "error"));
 }
 
+using ProgressFn = std::function<void(const ArchiveProgress&)>;
+
+void Report(const ProgressFn& progress, ArchiveProgress::Kind kind, const std::string& path,
+            const std::string& dgst, int64_t offset, int64_t total) {
+  if (!progress) return;
+  ArchiveProgress p;
+  p.kind = kind;
+  p.path = path;
+  p.digest = dgst;
+  p.offset = offset;
+  p.total = total;
+  progress(p);
+}
+
 // Streams the current entry into the content store; `expected` may be empty (the digest is
 // then what the bytes hash to).
 absl::StatusOr<Blob> StoreEntry(const Client& c, struct archive* a, const std::string& path,
-                                int64_t size, const std::string& expected) {
+                                int64_t size, const std::string& expected,
+                                const ProgressFn& progress) {
   content::WriterOptions wo;
   wo.total = size;
   if (!expected.empty()) {
@@ -95,6 +115,7 @@ absl::StatusOr<Blob> StoreEntry(const Client& c, struct archive* a, const std::s
     la_ssize_t n = archive_read_data(a, magic, 2);
     blob.gzip = n == 2 && static_cast<unsigned char>(magic[0]) == 0x1f &&
                 static_cast<unsigned char>(magic[1]) == 0x8b;
+    Report(progress, ArchiveProgress::Kind::kExists, path, expected, size, size);
     return blob;
   }
   if (!w.ok()) return Annotate(w.status(), fmt::format("import {:?}", path));
@@ -103,6 +124,9 @@ absl::StatusOr<Blob> StoreEntry(const Client& c, struct archive* a, const std::s
   std::string buf(1 << 20, '\0');
   bool first = true;
   digest::Sha256 hash;
+  int64_t offset = 0;
+  int64_t reported = 0;
+  Report(progress, ArchiveProgress::Kind::kCopying, path, expected, 0, size);
   while (true) {
     la_ssize_t n = archive_read_data(a, buf.data(), buf.size());
     if (n < 0) return ArchiveError(a, fmt::format("read {:?}", path));
@@ -114,6 +138,11 @@ absl::StatusOr<Blob> StoreEntry(const Client& c, struct archive* a, const std::s
     first = false;
     hash.Update(buf.data(), static_cast<size_t>(n));
     RETURN_IF_ERROR((*w)->Write(buf.substr(0, static_cast<size_t>(n))));
+    offset += n;
+    if (offset - reported >= kProgressStep) {
+      reported = offset;
+      Report(progress, ArchiveProgress::Kind::kCopying, path, expected, offset, size);
+    }
   }
   digest::Digest d = hash.Finish();
   if (!expected.empty() && d.ToString() != expected) {
@@ -123,6 +152,7 @@ absl::StatusOr<Blob> StoreEntry(const Client& c, struct archive* a, const std::s
   absl::Status s = (*w)->Commit(size, d, {});
   if (!s.ok() && !IsAlreadyExists(s)) return Annotate(s, fmt::format("import {:?}", path));
   blob.digest = d.ToString();
+  Report(progress, ArchiveProgress::Kind::kDone, path, blob.digest, offset, size);
   return blob;
 }
 
@@ -187,6 +217,20 @@ std::string NameOf(const json& entry, const std::string& base_name) {
 
 }  // namespace
 
+const char* ArchiveProgressKindName(ArchiveProgress::Kind kind) {
+  switch (kind) {
+    case ArchiveProgress::Kind::kCopying:
+      return "copying";
+    case ArchiveProgress::Kind::kDone:
+      return "done";
+    case ArchiveProgress::Kind::kExists:
+      return "exists";
+    case ArchiveProgress::Kind::kUnspecified:
+      break;
+  }
+  return "unknown";
+}
+
 absl::StatusOr<std::vector<Image>> Client::Import(int fd, const ImportOptions& options) const {
   RETURN_IF_ERROR(AddressStatus());
   ASSIGN_OR_RETURN(ScopedLease lease, WithLease());
@@ -226,7 +270,7 @@ absl::StatusOr<std::vector<Image>> Client::Import(int fd, const ImportOptions& o
     if (path.compare(0, 13, "blobs/sha256/") == 0 && IsHex(path.substr(13))) {
       expected = "sha256:" + path.substr(13);
     }
-    ASSIGN_OR_RETURN(Blob blob, StoreEntry(c, a.get(), path, size, expected));
+    ASSIGN_OR_RETURN(Blob blob, StoreEntry(c, a.get(), path, size, expected, options.progress));
     files[path] = blob;
   }
 
