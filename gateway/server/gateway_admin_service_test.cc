@@ -8,6 +8,7 @@
 #include <grpcpp/server_builder.h>
 #include <gtest/gtest.h>
 
+#include <condition_variable>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -24,7 +25,8 @@ namespace evpb = containerd::services::events::v1;
 
 const bool kGrpcInitialized = (grpc_init(), true);
 
-// A stream's contents: sequence -> event; reads as events::ReplayStream does.
+// A stream's contents: sequence -> event; its cursors read it as JetStreamEventSource's do,
+// and a waiting cursor wakes when an event is added.
 class FakeStream {
  public:
   void Add(uint64_t seq, const std::string& ns, const std::string& topic) {
@@ -34,42 +36,67 @@ class FakeStream {
     e.event.envelope.set_namespace_(ns);
     e.event.envelope.set_topic(topic);
     events_[seq] = e;
+    cv_.notify_all();
   }
   void Fail(absl::Status s) {
     std::lock_guard<std::mutex> lock(mu_);
     fail_ = std::move(s);
   }
-  int reads() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return reads_;
-  }
 
   EventSource Source() {
-    return [this](uint64_t first, size_t max) -> absl::StatusOr<std::vector<events::StoredEvent>> {
+    return [this](uint64_t first) -> absl::StatusOr<std::unique_ptr<EventCursor>> {
       std::lock_guard<std::mutex> lock(mu_);
-      ++reads_;
       if (!fail_.ok()) return fail_;
-      std::vector<events::StoredEvent> out;
-      for (auto it = events_.lower_bound(first); it != events_.end() && out.size() < max; ++it) {
-        out.push_back(it->second);
-      }
-      return out;
+      return std::unique_ptr<EventCursor>(new Cursor(this, first));
     };
   }
 
  private:
+  class Cursor final : public EventCursor {
+   public:
+    Cursor(FakeStream* stream, uint64_t first) : stream_(stream), next_(first) {}
+
+    absl::StatusOr<Batch> Next(size_t max, std::chrono::milliseconds wait) override {
+      std::unique_lock<std::mutex> lock(stream_->mu_);
+      auto ready = [&] {
+        return interrupted_ || stream_->events_.lower_bound(next_) != stream_->events_.end();
+      };
+      stream_->cv_.wait_for(lock, wait, ready);
+      if (interrupted_) return absl::CancelledError("interrupted");
+      Batch batch;
+      auto it = stream_->events_.lower_bound(next_);
+      for (; it != stream_->events_.end() && batch.events.size() < max; ++it) {
+        batch.events.push_back(it->second);
+        next_ = it->first + 1;
+      }
+      batch.caught_up = it == stream_->events_.end();
+      return batch;
+    }
+
+    void Interrupt() override {
+      std::lock_guard<std::mutex> lock(stream_->mu_);
+      interrupted_ = true;
+      stream_->cv_.notify_all();
+    }
+
+   private:
+    FakeStream* stream_;
+    uint64_t next_;             // guarded by stream_->mu_
+    bool interrupted_ = false;  // guarded by stream_->mu_
+  };
+
   std::mutex mu_;
-  std::map<uint64_t, events::StoredEvent> events_;
-  absl::Status fail_;
-  int reads_ = 0;
+  std::condition_variable cv_;
+  std::map<uint64_t, events::StoredEvent> events_;  // guarded by mu_
+  absl::Status fail_;                               // guarded by mu_
 };
 
 class GatewayAdminServiceTest : public ::testing::Test {
  protected:
   void Start(bool with_source = true) {
     ReplayOptions options;
-    options.batch = 2;                              // several batches
-    options.poll_interval = std::chrono::hours(1);  // following wakes only through the hub
+    options.batch = 2;                            // several batches
+    options.follow_wait = std::chrono::hours(1);  // following wakes only for a new event
     service_ = std::make_unique<GatewayAdminService>(
         nullptr, with_source ? stream_.Source() : EventSource(), hub_.get(), options);
     const std::string addr = "unix://" + dir_.path() + "/admin.sock";
