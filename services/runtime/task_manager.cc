@@ -5,14 +5,17 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
+#include <thread>
 #include <utility>
 
 #include "fmt/format.h"
@@ -176,6 +179,39 @@ void RemoveShimSockets(const std::string& socket) {
   }
 }
 
+// True while `pid` exists and is not a zombie.
+bool ProcessRuns(pid_t pid) {
+  std::string stat;
+  if (!ReadFile("/proc/" + std::to_string(pid) + "/stat", &stat)) return false;
+  size_t close = stat.rfind(')');
+  return close != std::string::npos && close + 2 < stat.size() && stat[close + 2] != 'Z' &&
+         stat[close + 2] != 'X';
+}
+
+// A shim that still listens on `socket` but did not answer berth-runtime's Connect in time
+// (busy in an OCI runtime call, e.g. a `runc create` berth-runtime died waiting for) would
+// live on unsupervised and finish that call: a container nobody tracks, a shim nobody stops.
+// Kills it with its process group (the runtime call it waits for; containers run in their own
+// sessions), and waits for it to go. Nothing happens when nothing listens.
+void StopUnresponsiveShim(const std::string& socket) {
+  absl::StatusOr<int> fd = DialUnix(socket);
+  if (!fd.ok()) return;
+  struct ucred cred = {};
+  socklen_t len = sizeof cred;
+  int rc = getsockopt(*fd, SOL_SOCKET, SO_PEERCRED, &cred, &len);
+  close(*fd);
+  if (rc != 0 || cred.pid <= 1 || cred.pid == getpid()) return;
+  pid_t shim = cred.pid;
+  pid_t group = getpgid(shim);
+  log::Warn("killing a shim that does not answer socket={:?} shim_pid={} process_group={}", socket,
+            shim, group);
+  if (group > 1 && group != getpgrp()) kill(-group, SIGKILL);
+  kill(shim, SIGKILL);
+  for (int i = 0; i < 500 && ProcessRuns(shim); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
 }  // namespace
 
 TaskManager::TaskManager(TaskManagerOptions options, ContainerStore* containers, store::Store* db,
@@ -327,9 +363,18 @@ void TaskManager::OnShimGone(const std::shared_ptr<Task>& task) {
     uint32_t status = kUnknownExitStatus, pid = proc.pid;
     int64_t at = NowUnixNanos();
     uint32_t file_pid = 0;
-    if (!ReadExitFile(schema::ExitFile(task->bundle, exec_id), &status, &at, &file_pid)) {
+    const std::string exit_file = schema::ExitFile(task->bundle, exec_id);
+    if (!ReadExitFile(exit_file, &status, &at, &file_pid)) {
       status = kUnknownExitStatus;
       at = NowUnixNanos();
+      // Recorded where the shim would have, so that a berth-runtime restarted before the
+      // task is deleted finds this same exit (pid and time) and HandleExit's dedup key keeps
+      // it from being published a second time.
+      absl::Status written =
+          WriteFileAtomic(exit_file, fmt::format("{} {} {}\n", status, at, pid), 0600);
+      if (!written.ok()) {
+        log::Warn("writing the exit file failed id={:?} error={:?}", task->id, written.ToString());
+      }
     }
     absl::Status s = HandleExit(task, exec_id, pid, status, at);
     if (!s.ok()) log::Error("recording exit failed id={:?} error={:?}", task->id, s.ToString());
@@ -386,6 +431,7 @@ absl::Status TaskManager::Recover() {
       if (!attached.ok()) {
         log::Warn("shim of task not reachable namespace={:?} id={:?} error={:?}", ns, id,
                   attached.ToString());
+        StopUnresponsiveShim(record.socket());
         {
           std::lock_guard<std::mutex> lock(task->mu);
           // Pid from the bundle so that the exit names it.

@@ -186,7 +186,8 @@ class TaskManager {
   absl::Status HandleExit(const std::shared_ptr<Task>& task, const std::string& exec_id,
                           uint32_t pid, uint32_t exit_status, int64_t exited_at);
   // The shim of `task` went away without being told to: every process not yet stopped gets
-  // the status the shim wrote to the bundle, else 255.
+  // the status the shim wrote to the bundle, else 255 (then written to the bundle in the
+  // shim's place, so that a restarted berth-runtime reports the same exit, not a second one).
   void OnShimGone(const std::shared_ptr<Task>& task);
   // Removes a bundle: unmounts its rootfs, deletes the directory (never across a mount).
   absl::Status RemoveBundle(const std::string& bundle);
