@@ -4,9 +4,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -15,7 +17,6 @@
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
-#include <thread>
 #include <utility>
 
 #include "fmt/format.h"
@@ -179,13 +180,20 @@ void RemoveShimSockets(const std::string& socket) {
   }
 }
 
-// True while `pid` exists and is not a zombie.
-bool ProcessRuns(pid_t pid) {
-  std::string stat;
-  if (!ReadFile("/proc/" + std::to_string(pid) + "/stat", &stat)) return false;
-  size_t close = stat.rfind(')');
-  return close != std::string::npos && close + 2 < stat.size() && stat[close + 2] != 'Z' &&
-         stat[close + 2] != 'X';
+// A pidfd for `pid` (not necessarily a child), or -1 when it is gone already or pids <= 1.
+int OpenPidfd(pid_t pid) {
+  if (pid <= 1) return -1;
+  return static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+}
+
+// Waits until the process of `pidfd` has exited, at most `timeout`; then closes `pidfd`.
+// A pidfd becomes readable when its process exits (zombie or reaped), so nothing polls.
+void WaitForExitAndClose(int pidfd, std::chrono::milliseconds timeout) {
+  if (pidfd < 0) return;
+  struct pollfd p = {pidfd, POLLIN, 0};
+  while (poll(&p, 1, static_cast<int>(timeout.count())) < 0 && errno == EINTR) {
+  }
+  close(pidfd);
 }
 
 // A shim that still listens on `socket` but did not answer berth-runtime's Connect in time
@@ -205,11 +213,10 @@ void StopUnresponsiveShim(const std::string& socket) {
   pid_t group = getpgid(shim);
   log::Warn("killing a shim that does not answer socket={:?} shim_pid={} process_group={}", socket,
             shim, group);
+  const int pidfd = OpenPidfd(shim);
   if (group > 1 && group != getpgrp()) kill(-group, SIGKILL);
   kill(shim, SIGKILL);
-  for (int i = 0; i < 500 && ProcessRuns(shim); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  WaitForExitAndClose(pidfd, std::chrono::seconds(5));
 }
 
 }  // namespace
@@ -790,9 +797,15 @@ absl::StatusOr<tasks::DeleteResponse> TaskManager::Delete(const CallContext& cal
     task->cv.notify_all();
   }
   if (shim_alive) {
+    // Opened before the shim is told to go, so that its pid cannot have been reused.
+    const int shim_pidfd = OpenPidfd(static_cast<pid_t>(task->shim->info().shim_pid()));
     sv1::Request shutdown;
     shutdown.mutable_shutdown();
-    (void)task->shim->Call(shutdown, options_.shim_call_timeout);
+    absl::StatusOr<sv1::Response> done = task->shim->Call(shutdown, options_.shim_call_timeout);
+    // The shim exits right after answering. Delete returns once it has: a task deleted is
+    // gone with its shim, and a client counting shims (or reusing the id) never sees it.
+    WaitForExitAndClose(shim_pidfd, done.ok() ? std::chrono::milliseconds(2000)
+                                              : std::chrono::milliseconds(0));
   } else {
     ForceDeleteWithRuntime(task->record);
   }
