@@ -111,6 +111,11 @@ Client::Client(const std::string& address, ClientOptions options) {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(conn->options.max_message_bytes);
   args.SetMaxSendMessageSize(conn->options.max_message_bytes);
+  // Reconnect within a second of a restarted gateway, not after gRPC's default backoff
+  // (which grows to two minutes): a long-lived client would be refused all that time.
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
   if (target.ok()) {
     conn->channel = grpc::CreateCustomChannel(*target, grpc::InsecureChannelCredentials(), args);
   } else {

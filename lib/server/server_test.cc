@@ -21,6 +21,7 @@
 #include <thread>
 #include <tuple>
 
+#include "lib/server/dial.h"
 #include "lib/server/health_client.h"
 #include "lib/testing/child_process.h"
 #include "lib/testing/status_matchers.h"
@@ -96,6 +97,24 @@ TEST(Server, UnixSocketModesAndHealth) {
   absl::StatusOr<HealthStatus> health = CheckHealth(*UnixChannel(sock));
   ASSERT_OK(health);
   EXPECT_EQ(*health, HealthStatus::kServing);
+}
+
+// DialService: lazy (the service may start after the channel), and a service that went
+// away and came back is reached again on the same channel.
+TEST(Server, DialServiceReachesAServiceStartedLaterAndRestarted) {
+  EXPECT_TRUE(absl::IsInvalidArgument(DialService("nonsense").status()));
+  EXPECT_TRUE(absl::IsInvalidArgument(DialService("unix://relative.sock").status()));
+  TempDir dir("dial");
+  const std::string sock = dir.Path("svc.sock");
+  ASSERT_OK_AND_ASSIGN(std::shared_ptr<grpc::Channel> channel, DialService("unix://" + sock));
+  for (int round = 0; round < 2; ++round) {
+    SCOPED_TRACE(round);
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<Server> server, Server::Start(UnixConfig(sock), {}));
+    absl::StatusOr<HealthStatus> health = CheckHealth(*channel);
+    ASSERT_OK(health);
+    EXPECT_EQ(*health, HealthStatus::kServing);
+    server->Shutdown();
+  }
 }
 
 TEST(Server, ExistingParentDirectoryIsLeftAlone) {

@@ -9,7 +9,6 @@
 // missing default config file means all defaults.
 #include <errno.h>
 #include <grpcpp/channel.h>
-#include <grpcpp/create_channel.h>
 #include <grpcpp/security/credentials.h>
 #include <grpcpp/support/channel_arguments.h>
 #include <sys/stat.h>
@@ -31,6 +30,7 @@
 #include "lib/log/log.h"
 #include "lib/metrics/metrics.h"
 #include "lib/server/config.h"
+#include "lib/server/dial.h"
 #include "lib/server/server.h"
 #include "lib/status/status.h"
 #include "lib/store/store.h"
@@ -77,14 +77,6 @@ absl::StatusOr<ImageConfig> LoadConfig(const Flags& flags) {
   return config;
 }
 
-absl::StatusOr<std::shared_ptr<grpc::Channel>> Dial(const std::string& address) {
-  ASSIGN_OR_RETURN(server::ListenAddress a, server::ParseListenAddress(address));
-  grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(server::kMaxMessageSize);
-  args.SetMaxSendMessageSize(server::kMaxMessageSize);
-  return grpc::CreateCustomChannel(a.GrpcTarget(), grpc::InsecureChannelCredentials(), args);
-}
-
 // The server-side pull and what it talks to: the content and snapshot services and the
 // gateway, each over gRPC (channels connect lazily: the services may start in any order).
 struct PullParts {
@@ -99,12 +91,14 @@ struct PullParts {
 };
 
 absl::Status BuildPull(const ImageConfig& config, Store* images, PullParts* parts) {
-  ASSIGN_OR_RETURN(std::shared_ptr<grpc::Channel> content, Dial(config.content_address));
+  ASSIGN_OR_RETURN(std::shared_ptr<grpc::Channel> content,
+                   server::DialService(config.content_address));
   parts->content = std::make_unique<proxy::ContentProxy>(content);
-  ASSIGN_OR_RETURN(parts->snapshot_channel, Dial(config.snapshot_address));
+  ASSIGN_OR_RETURN(parts->snapshot_channel, server::DialService(config.snapshot_address));
   parts->diff = std::make_unique<proxy::DiffProxy>(parts->snapshot_channel);
   if (!config.gateway_address.empty()) {
-    ASSIGN_OR_RETURN(std::shared_ptr<grpc::Channel> gateway, Dial(config.gateway_address));
+    ASSIGN_OR_RETURN(std::shared_ptr<grpc::Channel> gateway,
+                     server::DialService(config.gateway_address));
     parts->gateway = std::make_unique<pull::GatewayClient>(gateway);
   } else {
     log::Warn("no [image] gateway_address: pulls run without a lease");

@@ -29,6 +29,7 @@
 #include "lib/log/log.h"
 #include "lib/metrics/metrics.h"
 #include "lib/server/config.h"
+#include "lib/server/dial.h"
 #include "lib/server/server.h"
 #include "lib/status/status.h"
 #include "services/snapshot/admin.h"
@@ -138,13 +139,8 @@ absl::Status Run(const Flags& flags) {
   if (mkdir(tmp.c_str(), 0700) != 0 && errno != EEXIST) return ErrnoToStatus("mkdir", tmp, errno);
   CleanTemporaryMounts(tmp);
 
-  ASSIGN_OR_RETURN(server::ListenAddress content_address,
-                   server::ParseListenAddress(config.content_address));
-  grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(server::kMaxMessageSize);
-  args.SetMaxSendMessageSize(server::kMaxMessageSize);
-  auto channel = grpc::CreateCustomChannel(content_address.GrpcTarget(),
-                                           grpc::InsecureChannelCredentials(), args);
+  ASSIGN_OR_RETURN(std::shared_ptr<grpc::Channel> channel,
+                   server::DialService(config.content_address));
   proxy::ContentProxy content(channel);
 
   diff::FileSystemApplierOptions apply_options;
