@@ -13,6 +13,7 @@
 
 #include "gateway/known_services.h"
 #include "lib/log/log.h"
+#include "lib/server/dial.h"
 #include "lib/server/health_client.h"
 #include "lib/server/server.h"
 #include "lib/status/status.h"
@@ -49,11 +50,7 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> MakeBackendChannel(
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(server::kMaxMessageSize);
   args.SetMaxSendMessageSize(server::kMaxMessageSize);
-  const int max_backoff = static_cast<int>(options.reconnect_backoff_max.count());
-  const int initial = std::min(100, max_backoff);
-  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, initial);
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, initial);
-  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, max_backoff);
+  server::SetReconnectBackoff(&args, options.reconnect_backoff_max);
   // A channel of its own per address: tests and replicas may point two channels at one
   // address and expect two connections.
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);

@@ -11,6 +11,7 @@
 #define BERTH_LIB_SERVER_DIAL_H_
 
 #include <grpcpp/channel.h>
+#include <grpcpp/support/channel_arguments.h>
 
 #include <chrono>
 #include <memory>
@@ -19,6 +20,11 @@
 #include "absl/status/statusor.h"
 
 namespace berth::server {
+
+// Sets `args` to retry a lost connection after 100 ms, backing off to at most
+// `max_reconnect_backoff` (under 100 ms: that). For every channel between berth processes.
+void SetReconnectBackoff(grpc::ChannelArguments* args,
+                         std::chrono::milliseconds max_reconnect_backoff);
 
 // A channel to the service listening at `address` ("unix:///abs/path.sock" or
 // "tcp://host:port", as in the config files), without TLS. Connects lazily: the service may
