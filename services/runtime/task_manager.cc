@@ -19,6 +19,7 @@
 #include <sstream>
 #include <utility>
 
+#include "absl/cleanup/cleanup.h"
 #include "fmt/format.h"
 #include "lib/anytype/anytype.h"
 #include "lib/filters/filters.h"
@@ -317,6 +318,15 @@ absl::Status TaskManager::Attach(const std::shared_ptr<Task>& task) {
 
 absl::Status TaskManager::HandleExit(const std::shared_ptr<Task>& task, const std::string& exec_id,
                                      uint32_t pid, uint32_t exit_status, int64_t exited_at) {
+  {
+    // A process that exits at once can report it before Start has published its start event;
+    // hold the exit until then (bounded, in case Start is stuck) so subscribers see start, exit.
+    std::unique_lock<std::mutex> lock(task->mu);
+    task->cv.wait_for(lock, options_.shim_call_timeout, [&] {
+      auto it = task->procs.find(exec_id);
+      return it == task->procs.end() || !it->second.starting;
+    });
+  }
   // Persist first (deduplicated by the exit key: a shim re-sends what was not acknowledged).
   std::string key = schema::ExitKey(task->ns, task->id, exec_id);
   std::string value = fmt::format("{} {}", pid, exited_at);
@@ -723,10 +733,18 @@ absl::StatusOr<uint32_t> TaskManager::Start(const CallContext& call, const std::
   std::lock_guard<std::mutex> op(task->op_mu);
   {
     std::lock_guard<std::mutex> lock(task->mu);
-    if (task->procs.count(exec_id) == 0) {
+    auto it = task->procs.find(exec_id);
+    if (it == task->procs.end()) {
       return NotFoundError(fmt::format("process {:?} of task {:?}: not found", exec_id, id));
     }
+    it->second.starting = true;
   }
+  // Lets an exit that HandleExit holds back go on, once the start event is out (or failed).
+  absl::Cleanup started = [&] {
+    std::lock_guard<std::mutex> lock(task->mu);
+    task->procs[exec_id].starting = false;
+    task->cv.notify_all();
+  };
   sv1::Request req;
   req.mutable_start()->set_exec_id(exec_id);
   ASSIGN_OR_RETURN(sv1::Response resp, CallShim(*task, req));

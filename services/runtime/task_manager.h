@@ -154,6 +154,9 @@ class TaskManager {
     int64_t exited_at = 0;
     std::string stdin, stdout, stderr;
     bool terminal = false;
+    // Start is between asking the shim and publishing /tasks/start (or exec-started). An exit
+    // reported meanwhile waits for it: containerd's order is start, then exit.
+    bool starting = false;
   };
   struct Task {
     std::string ns;
