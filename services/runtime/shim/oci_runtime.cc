@@ -37,6 +37,28 @@ std::string ReadFileFrom(const std::string& path, off_t offset) {
   return out;
 }
 
+// The first executable `name` in PATH (execvp's default PATH when unset); `name` itself when
+// it has a '/' or none is found (the exec then fails with the usual error).
+std::string FindInPath(const std::string& name) {
+  if (name.empty() || name.find('/') != std::string::npos) return name;
+  const char* env = getenv("PATH");
+  const std::string path = env != nullptr && *env != '\0' ? env : "/usr/local/bin:/usr/bin:/bin";
+  size_t start = 0;
+  while (start <= path.size()) {
+    size_t end = path.find(':', start);
+    if (end == std::string::npos) end = path.size();
+    const std::string dir = end > start ? path.substr(start, end - start) : ".";
+    const std::string candidate = dir + "/" + name;
+    struct stat st;
+    if (stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
+        access(candidate.c_str(), X_OK) == 0) {
+      return candidate;
+    }
+    start = end + 1;
+  }
+  return name;
+}
+
 off_t FileSize(const std::string& path) {
   struct stat st;
   if (stat(path.c_str(), &st) != 0) return 0;
@@ -98,6 +120,10 @@ int AcceptConsole(int listen_fd, pid_t child) {
 }
 
 }  // namespace
+
+OciRuntime::OciRuntime(OciRuntimeOptions options) : options_(std::move(options)) {
+  options_.binary = FindInPath(options_.binary);
+}
 
 Result OciRuntime::Run(const std::string& op, const std::vector<std::string>& args,
                        const ProcessStdio* stdio, std::string* output, int* console_master) {

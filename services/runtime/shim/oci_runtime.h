@@ -53,7 +53,9 @@ struct ProcessStdio {
 
 class OciRuntime {
  public:
-  explicit OciRuntime(OciRuntimeOptions options) : options_(std::move(options)) {}
+  // A binary named without a '/' is looked up in PATH here, once: each create, start and
+  // delete would otherwise pay execvp's walk over every PATH entry before the right one.
+  explicit OciRuntime(OciRuntimeOptions options);
 
   const OciRuntimeOptions& options() const { return options_; }
 
