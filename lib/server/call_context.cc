@@ -1,6 +1,8 @@
 #include "lib/server/call_context.h"
 
+#include <atomic>
 #include <chrono>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -37,8 +39,27 @@ absl::StatusOr<CallContext> FromServer(grpc::ServerContextBase* ctx, bool namesp
   }
   // gRPC reports "no deadline" as time_point::max(), which is CallContext's "none" too.
   call.deadline = ctx->deadline();
-  call.cancelled = [ctx] { return ctx->IsCancelled(); };
+  call.cancelled = CancellationCheck(ctx);
   return call;
+}
+
+std::function<bool()> CancellationCheck(grpc::ServerContextBase* ctx) {
+  struct State {
+    std::atomic<int64_t> next_ns{0};
+    std::atomic<bool> cancelled{false};
+  };
+  auto state = std::make_shared<State>();
+  return [ctx, state] {
+    if (state->cancelled.load(std::memory_order_acquire)) return true;
+    const int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                            std::chrono::steady_clock::now().time_since_epoch())
+                            .count();
+    if (now < state->next_ns.load(std::memory_order_relaxed)) return false;
+    state->next_ns.store(now + 1'000'000, std::memory_order_relaxed);
+    if (!ctx->IsCancelled()) return false;
+    state->cancelled.store(true, std::memory_order_release);
+    return true;
+  };
 }
 
 void ToClient(const CallContext& call, grpc::ClientContext* ctx) {

@@ -31,6 +31,7 @@ enum class Mode {
   kThrow,          // body throws std::runtime_error
   kThrowNonStd,    // body throws an int
   kWaitForCancel,  // body waits until the call is cancelled
+  kSpinForCancel,  // body asks IsCancelled in a tight loop, as a List walk does per item
 };
 
 // Version service whose handler runs through GrpcHandler and reports the CallContext it got:
@@ -59,6 +60,17 @@ class EchoService final : public Version::Service {
           started.set_value();
           // Bounded so a broken test ends; the test cancels right after `started`.
           saw_cancel = testing::WaitFor([&] { return call.IsCancelled(); });
+          return absl::OkStatus();
+        });
+      case Mode::kSpinForCancel:
+        return GrpcHandler(ctx, false, [&](const CallContext& call) -> absl::Status {
+          started.set_value();
+          const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+          while (!call.IsCancelled() && std::chrono::steady_clock::now() < give_up) {
+          }
+          // Once seen, a cancellation stays seen, copies of the context included.
+          const CallContext copy = call;
+          saw_cancel = call.IsCancelled() && copy.IsCancelled() && call.IsCancelled();
           return absl::OkStatus();
         });
     }
@@ -186,6 +198,22 @@ TEST_F(CallContextTest, CancellationIsVisibleToTheHandler) {
   ctx.TryCancel();
   caller.join();
   // The handler may still be finishing after the client saw the cancellation.
+  EXPECT_TRUE(testing::WaitFor([&] { return service_.saw_cancel.load(); }));
+}
+
+// The check asks gRPC at most once per millisecond (each ask plucks the completion queue);
+// a handler that asks millions of times still sees the cancellation.
+TEST_F(CallContextTest, CancellationIsSeenByAHandlerAskingInATightLoop) {
+  service_.mode = Mode::kSpinForCancel;
+  grpc::ClientContext ctx;
+  std::future<void> started = service_.started.get_future();
+  std::thread caller([&] {
+    VersionResponse response;
+    Call(&ctx, &response);
+  });
+  started.wait();
+  ctx.TryCancel();
+  caller.join();
   EXPECT_TRUE(testing::WaitFor([&] { return service_.saw_cancel.load(); }));
 }
 

@@ -25,7 +25,7 @@ int64_t UnixNanos(Time t) {
 
 CallContext Context(grpc::ServerContext* ctx, const std::string& ns) {
   CallContext call = CallContext::Background(ns);
-  call.cancelled = [ctx] { return ctx->IsCancelled(); };
+  call.cancelled = server::CancellationCheck(ctx);
   return call;
 }
 
@@ -131,8 +131,9 @@ grpc::Status CollectableService::Sweep(grpc::ServerContext* ctx, const pb::Sweep
   return server::GrpcHandler([&]() -> absl::Status {
     const Time not_after(std::chrono::duration_cast<Time::duration>(
         std::chrono::nanoseconds(req->not_after_unix_nanos())));
+    const std::function<bool()> cancelled = server::CancellationCheck(ctx);
     for (const pb::ObjectRef& o : req->objects()) {
-      if (ctx->IsCancelled()) return absl::CancelledError("sweep: client went away");
+      if (cancelled()) return absl::CancelledError("sweep: client went away");
       if (absl::Status s = identifiers::Validate(o.namespace_()); !s.ok()) {
         Result(resp, o, pb::SWEEP_FAILED, 0, s);
         continue;

@@ -37,7 +37,7 @@ grpc::Status CollectableService::ListObjects(grpc::ServerContext* ctx,
     pb::ListObjectsResponse batch;
     for (const std::string& ns : req->namespaces()) {
       CallContext call = CallContext::Background(ns);
-      call.cancelled = [ctx] { return ctx->IsCancelled(); };
+      call.cancelled = server::CancellationCheck(ctx);
       ASSIGN_OR_RETURN(std::vector<Image> images, store_->List(call, {}));
       for (const Image& image : images) {
         pb::Object* o = batch.add_objects();

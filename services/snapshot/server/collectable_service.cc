@@ -28,7 +28,7 @@ int64_t UnixNanos(Time t) {
 
 CallContext Context(grpc::ServerContext* ctx, const std::string& ns) {
   CallContext call = CallContext::Background(ns);
-  call.cancelled = [ctx] { return ctx->IsCancelled(); };
+  call.cancelled = server::CancellationCheck(ctx);
   return call;
 }
 
@@ -125,11 +125,12 @@ grpc::Status CollectableService::Sweep(grpc::ServerContext* ctx, const pb::Sweep
       pending.push_back(o);
     }
     std::vector<std::pair<pb::ObjectRef, absl::Status>> busy;
+    const std::function<bool()> cancelled = server::CancellationCheck(ctx);
     for (bool progress = true; progress && !pending.empty();) {
       progress = false;
       busy.clear();
       for (const pb::ObjectRef& o : pending) {
-        if (ctx->IsCancelled()) return absl::CancelledError("sweep: client went away");
+        if (cancelled()) return absl::CancelledError("sweep: client went away");
         Snapshotter* sn = snapshotters_.at(o.type().substr(sizeof(kTypePrefix) - 1));
         const CallContext call = Context(ctx, o.namespace_());
         auto sweep = [&] {
