@@ -8,7 +8,12 @@
 //   gateway_bench [--dir /var/tmp] [--calls 20000] [--size-mib 256] [--runs 3]
 //                 [--fake-only | --suite-only]
 //
-// Two setups, one after the other:
+// First, the floor of any relay on this machine, before any protocol: a 64-byte ping-pong
+// over unix sockets straight to an echo process, and through a relay process that only
+// epolls, reads and writes. A process in the path adds two wake-ups per round trip, and on a
+// VM a wake-up on the other CPU is far dearer than the copying (tens of microseconds).
+//
+// Then two setups, one after the other:
 //   fake   an in-process scripted Content backend (gateway/testing/fake_content.h: no disk,
 //          no hashing) behind an in-process gateway proxy: the cost of the hop itself;
 //   suite  deploy/berth-up (BERTH_SERVICES=content) on a fresh root under --dir: the real
@@ -22,6 +27,10 @@
 #include <grpcpp/server.h>
 #include <grpcpp/server_builder.h>
 #include <malloc.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -291,6 +300,110 @@ void Measure(const char* setup, std::vector<Path>& paths, const Options& o, bool
   if (real) Delete(*paths[0].stub, small_digest);
 }
 
+// --- The relay floor ---
+
+constexpr size_t kPing = 64;
+
+bool ReadFull(int fd, char* buf, size_t n) {
+  while (n > 0) {
+    const ssize_t got = read(fd, buf, n);
+    if (got <= 0) return false;
+    buf += got;
+    n -= static_cast<size_t>(got);
+  }
+  return true;
+}
+
+bool WriteFull(int fd, const char* buf, size_t n) {
+  while (n > 0) {
+    const ssize_t put = write(fd, buf, n);
+    if (put <= 0) return false;
+    buf += put;
+    n -= static_cast<size_t>(put);
+  }
+  return true;
+}
+
+// A child that waits in epoll (as a gRPC poller does) and answers each ping; exits on EOF.
+pid_t StartEcho(int fd) {
+  const pid_t pid = fork();
+  if (pid != 0) return pid;
+  const int ep = epoll_create1(0);
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+  char buf[kPing];
+  while (epoll_wait(ep, &ev, 1, -1) >= 0) {
+    if (!ReadFull(fd, buf, kPing) || !WriteFull(fd, buf, kPing)) break;
+  }
+  _exit(0);
+}
+
+// A child that copies each message from one socket to the other, in both directions.
+pid_t StartRelay(int client_side, int backend_side) {
+  const pid_t pid = fork();
+  if (pid != 0) return pid;
+  const int ep = epoll_create1(0);
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.fd = client_side;
+  epoll_ctl(ep, EPOLL_CTL_ADD, client_side, &ev);
+  ev.data.fd = backend_side;
+  epoll_ctl(ep, EPOLL_CTL_ADD, backend_side, &ev);
+  char buf[kPing];
+  while (epoll_wait(ep, &ev, 1, -1) >= 0) {
+    const int from = ev.data.fd;
+    const int to = from == client_side ? backend_side : client_side;
+    if (!ReadFull(from, buf, kPing) || !WriteFull(to, buf, kPing)) break;
+  }
+  _exit(0);
+}
+
+std::vector<double> PingPong(int fd, int n) {
+  std::vector<double> lat;
+  lat.reserve(static_cast<size_t>(n));
+  char buf[kPing] = {};
+  for (int i = 0; i < n; ++i) {
+    const auto t = Clock::now();
+    if (!WriteFull(fd, buf, kPing) || !ReadFull(fd, buf, kPing)) break;
+    lat.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t).count());
+  }
+  return lat;
+}
+
+void MeasureRelayFloor(int calls) {
+  int direct[2], to_relay[2], from_relay[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, direct) != 0 ||
+      socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, to_relay) != 0 ||
+      socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, from_relay) != 0) {
+    std::perror("socketpair");
+    return;
+  }
+  const pid_t echo = StartEcho(direct[1]);
+  const pid_t relayed_echo = StartEcho(from_relay[1]);
+  const pid_t relay = StartRelay(to_relay[1], from_relay[0]);
+  std::vector<double> straight, relayed;
+  PingPong(direct[0], 500);
+  PingPong(to_relay[0], 500);
+  for (int done = 0; done < calls; done += 1000) {
+    const int k = std::min(1000, calls - done);
+    for (double v : PingPong(direct[0], k)) straight.push_back(v);
+    for (double v : PingPong(to_relay[0], k)) relayed.push_back(v);
+  }
+  for (int fd : {direct[0], direct[1], to_relay[0], to_relay[1], from_relay[0], from_relay[1]}) {
+    close(fd);
+  }
+  for (pid_t pid : {echo, relayed_echo, relay}) {
+    kill(pid, SIGTERM);
+    waitpid(pid, nullptr, 0);
+  }
+  std::printf("\n== relay floor: %zu-byte ping-pong over unix sockets, no protocol ==\n", kPing);
+  std::printf("  direct to an echo process p50 %.1f us, through a relay process p50 %.1f us\n",
+              Percentile(straight, 0.5), Percentile(relayed, 0.5));
+  std::printf("  relay floor: +%.1f us at p50\n",
+              Percentile(relayed, 0.5) - Percentile(straight, 0.5));
+}
+
 void RunFake(const Options& o) {
   char tmpl[] = "/tmp/gwbench.XXXXXX";
   const std::string dir = mkdtemp(tmpl);
@@ -403,6 +516,7 @@ int main(int argc, char** argv) {
   mallopt(M_MMAP_THRESHOLD, 64 << 20);
   mallopt(M_TRIM_THRESHOLD, 128 << 20);
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  MeasureRelayFloor(o.calls);
   if (!o.suite_only) RunFake(o);
   if (!o.fake_only) RunSuite(o);
   return 0;
