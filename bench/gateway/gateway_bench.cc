@@ -11,7 +11,11 @@
 // First, the floor of any relay on this machine, before any protocol: a 64-byte ping-pong
 // over unix sockets straight to an echo process, and through a relay process that only
 // epolls, reads and writes. A process in the path adds two wake-ups per round trip, and on a
-// VM a wake-up on the other CPU is far dearer than the copying (tens of microseconds).
+// VM a wake-up on the other CPU is far dearer than the copying (tens of microseconds). Left
+// to itself the scheduler sometimes puts both ends on one CPU and sometimes not, so the
+// processes are pinned: the client on CPU 0, the echo and the relay on CPU 1, the relayed
+// echo on CPU 0. Every message then wakes a process on the other CPU, as gRPC's threads
+// mostly do: two wake-ups per round trip straight, four through the relay.
 //
 // Then two setups, one after the other:
 //   fake   an in-process scripted Content backend (gateway/testing/fake_content.h: no disk,
@@ -27,6 +31,7 @@
 #include <grpcpp/server.h>
 #include <grpcpp/server_builder.h>
 #include <malloc.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -324,10 +329,18 @@ bool WriteFull(int fd, const char* buf, size_t n) {
   return true;
 }
 
+void PinTo(int cpu) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  sched_setaffinity(0, sizeof set, &set);
+}
+
 // A child that waits in epoll (as a gRPC poller does) and answers each ping; exits on EOF.
-pid_t StartEcho(int fd) {
+pid_t StartEcho(int fd, int cpu) {
   const pid_t pid = fork();
   if (pid != 0) return pid;
+  PinTo(cpu);
   const int ep = epoll_create1(0);
   epoll_event ev{};
   ev.events = EPOLLIN;
@@ -340,9 +353,10 @@ pid_t StartEcho(int fd) {
 }
 
 // A child that copies each message from one socket to the other, in both directions.
-pid_t StartRelay(int client_side, int backend_side) {
+pid_t StartRelay(int client_side, int backend_side, int cpu) {
   const pid_t pid = fork();
   if (pid != 0) return pid;
+  PinTo(cpu);
   const int ep = epoll_create1(0);
   epoll_event ev{};
   ev.events = EPOLLIN;
@@ -372,6 +386,10 @@ std::vector<double> PingPong(int fd, int n) {
 }
 
 void MeasureRelayFloor(int calls) {
+  if (sysconf(_SC_NPROCESSORS_ONLN) < 2) {
+    std::printf("\n== relay floor: skipped, it needs 2 CPUs ==\n");
+    return;
+  }
   int direct[2], to_relay[2], from_relay[2];
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, direct) != 0 ||
       socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, to_relay) != 0 ||
@@ -379,9 +397,12 @@ void MeasureRelayFloor(int calls) {
     std::perror("socketpair");
     return;
   }
-  const pid_t echo = StartEcho(direct[1]);
-  const pid_t relayed_echo = StartEcho(from_relay[1]);
-  const pid_t relay = StartRelay(to_relay[1], from_relay[0]);
+  cpu_set_t saved;
+  sched_getaffinity(0, sizeof saved, &saved);
+  const pid_t echo = StartEcho(direct[1], 1);
+  const pid_t relayed_echo = StartEcho(from_relay[1], 0);
+  const pid_t relay = StartRelay(to_relay[1], from_relay[0], 1);
+  PinTo(0);
   std::vector<double> straight, relayed;
   PingPong(direct[0], 500);
   PingPong(to_relay[0], 500);
@@ -397,7 +418,10 @@ void MeasureRelayFloor(int calls) {
     kill(pid, SIGTERM);
     waitpid(pid, nullptr, 0);
   }
-  std::printf("\n== relay floor: %zu-byte ping-pong over unix sockets, no protocol ==\n", kPing);
+  sched_setaffinity(0, sizeof saved, &saved);
+  std::printf("\n== relay floor: %zu-byte ping-pong over unix sockets, no protocol, each "
+              "message waking a process on the other CPU ==\n",
+              kPing);
   std::printf("  direct to an echo process p50 %.1f us, through a relay process p50 %.1f us\n",
               Percentile(straight, 0.5), Percentile(relayed, 0.5));
   std::printf("  relay floor: +%.1f us at p50\n",
