@@ -87,6 +87,7 @@ void AddPush(CLI::App* parent, Env& env) {
 struct ExportFlags {
   std::vector<std::string> args;
   std::vector<std::string> platforms;
+  bool skip_manifest_json = false;
   bool quiet = false;
 };
 
@@ -99,6 +100,7 @@ int Export(Env& env, const ExportFlags& f) {
   ProgressPrinter printer(out, isatty(fileno(out)) != 0, f.quiet);
   ExportOptions options;
   options.platforms = f.platforms;
+  options.skip_docker_manifest = f.skip_manifest_json;
   options.progress = [&printer](const ArchiveProgress& p) { PrintArchiveProgress(printer, p); };
   const std::vector<std::string> names(f.args.begin() + 1, f.args.end());
   if (to_stdout) {
@@ -134,13 +136,16 @@ void AddPushCommands(CLI::App& app, Env& env) {
   auto f = std::make_shared<ExportFlags>();
   CLI::App* exp = images->add_subcommand(
       "export",
-      "write images as an OCI image-layout tar: OUT.tar|- NAME... Progress (on stderr when the "
+      "write images as an OCI image-layout tar with Docker's manifest.json: OUT.tar|- NAME... "
+      "Progress (on stderr when the "
       "archive goes to stdout): bars on a terminal, else one line per step: `<copying|done> "
       "role=R digest=D path=P offset=N total=M`, last `total blobs=N bytes=M`");
   exp->add_option("args", f->args, "archive, then image names")->required()->expected(2, -1);
   exp->add_option("--platform", f->platforms, "export only this platform of an index")
       ->allow_extra_args(false)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  exp->add_flag("--skip-manifest-json", f->skip_manifest_json,
+                "leave out manifest.json, Docker's index of the archive (as ctr's flag)");
   exp->add_flag("-q,--quiet", f->quiet, "no progress: print only errors");
   exp->callback([&env, f] { env.exit_code = Export(env, *f); });
 }

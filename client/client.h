@@ -296,6 +296,10 @@ struct ExportOptions {
   // Called for every step of every blob written to the archive (on the calling thread, a
   // byte-count step per MiB at most); documents (indexes, manifests) get one kDone step.
   std::function<void(const ArchiveProgress&)> progress;
+  // Leave out manifest.json, the `docker load` index (ctr's --skip-manifest-json). Written by
+  // default, as ctr does: per image one manifest (an index's best for `platforms`, else for
+  // this host) with its config and layers as blob paths and the familiar names as RepoTags.
+  bool skip_docker_manifest = false;
 };
 
 struct Lease {

@@ -1,13 +1,17 @@
 // Client::Export: images as an OCI image-layout tar archive, on the client side (containerd's
-// client.Export / `ctr images export`): oci-layout, index.json naming each image, and
-// blobs/sha256/<hex> for every blob of their trees, each once. Documents (indexes,
+// client.Export / `ctr images export`): oci-layout, index.json naming each image,
+// blobs/sha256/<hex> for every blob of their trees, each once, and (unless skipped) Docker's
+// manifest.json, so that `docker load` takes the archive too. Documents (indexes,
 // manifests) are read whole, at most 4 MiB each (what a registry may serve); layers stream
 // from the content store into the archive, 1 MiB at a time, with a progress step per MiB
 // (ExportOptions::progress).
 #include <archive.h>
 #include <archive_entry.h>
 
+#include <algorithm>
+#include <iterator>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
@@ -16,6 +20,7 @@
 #include "client/berth.h"
 #include "client/client.h"
 #include "client/connection.h"
+#include "client/image.h"
 #include "fmt/format.h"
 #include "lib/digest/digest.h"
 #include "lib/platforms/platforms.h"
@@ -231,6 +236,128 @@ class Exporter {
   std::set<std::string> written_;
 };
 
+// manifest.json as `docker save` writes it and `docker load` reads it: one entry per image
+// manifest, naming its config and layers by their paths in the archive and the images that
+// use it by Docker's familiar names. Same content as containerd's exporter.
+class DockerManifest {
+ public:
+  DockerManifest(const Client& c, const ExportOptions& options) : c_(c) {
+    std::vector<platforms::Platform> wanted;
+    for (const std::string& p : options.platforms) {
+      absl::StatusOr<platforms::Platform> pl = platforms::Parse(p);
+      if (pl.ok()) wanted.push_back(*pl);
+    }
+    matcher_ = wanted.empty() ? platforms::Default() : platforms::Ordered(wanted);
+  }
+
+  // Adds the image `name` whose target is `dgst` (a manifest, or an index whose best manifest
+  // for the platforms is taken). An index with no such manifest in the store adds nothing, as
+  // `docker load` could not run it anyway.
+  absl::Status Add(const std::string& name, const std::string& dgst,
+                   const std::string& media_type) {
+    std::string manifest = dgst;
+    if (IsIndex(media_type)) {
+      ASSIGN_OR_RETURN(std::optional<std::string> best, BestOf(dgst));
+      if (!best.has_value()) return absl::OkStatus();
+      manifest = *best;
+    } else if (!IsManifest(media_type)) {
+      return absl::OkStatus();
+    }
+    auto it = std::find_if(entries_.begin(), entries_.end(),
+                           [&](const Entry& e) { return e.manifest == manifest; });
+    if (it == entries_.end()) {
+      ASSIGN_OR_RETURN(json record, Record(manifest));
+      entries_.push_back({manifest, std::move(record)});
+      it = std::prev(entries_.end());
+    }
+    if (std::optional<std::string> tag = RepoTag(name); tag.has_value()) {
+      it->record["RepoTags"].push_back(*tag);
+    }
+    return absl::OkStatus();
+  }
+
+  std::string Dump() const {
+    json out = json::array();
+    for (const Entry& e : entries_) out.push_back(e.record);
+    return out.dump();
+  }
+
+ private:
+  struct Entry {
+    std::string manifest;
+    json record;
+  };
+
+  static std::string BlobPath(const std::string& dgst) {
+    absl::StatusOr<digest::Digest> d = digest::Digest::Parse(dgst);
+    if (!d.ok()) return dgst;
+    return fmt::format("blobs/{}/{}", std::string(d->algorithm()), std::string(d->hex()));
+  }
+
+  // containerd's familiarizeReference: a bare name gets `:latest`; docker.io/library/ goes.
+  static std::optional<std::string> RepoTag(const std::string& name) {
+    absl::StatusOr<reference::Reference> r = reference::Reference::ParseNormalized(name);
+    if (!r.ok()) return std::nullopt;
+    if (r->tag.empty() && r->digest.empty()) r->tag = "latest";
+    return r->Familiar();
+  }
+
+  absl::StatusOr<json> ReadJson(const std::string& dgst) {
+    ASSIGN_OR_RETURN(std::string data, ReadBlob(c_, dgst, kMaxDocumentBytes));
+    json j = json::parse(data, nullptr, false);
+    if (!j.is_object()) return InvalidArgumentError(fmt::format("export: {} is not JSON", dgst));
+    return j;
+  }
+
+  // The manifest of the index that the platforms prefer, among those in the content store.
+  absl::StatusOr<std::optional<std::string>> BestOf(const std::string& index) {
+    ASSIGN_OR_RETURN(json j, ReadJson(index));
+    std::vector<std::pair<platforms::Platform, std::string>> candidates;
+    if (j.contains("manifests") && j["manifests"].is_array()) {
+      for (const json& m : j["manifests"]) {
+        if (!m.is_object() || !IsManifest(m.value("mediaType", ""))) continue;
+        if (!m.contains("platform") || !m["platform"].is_object()) continue;
+        platforms::Platform p;
+        p.os = m["platform"].value("os", "");
+        p.architecture = m["platform"].value("architecture", "");
+        p.variant = m["platform"].value("variant", "");
+        if (matcher_.Match(p)) candidates.emplace_back(p, m.value("digest", ""));
+      }
+    }
+    std::stable_sort(candidates.begin(), candidates.end(), [&](const auto& a, const auto& b) {
+      return matcher_.Less(a.first, b.first);
+    });
+    for (const auto& [platform, dgst] : candidates) {
+      absl::StatusOr<digest::Digest> d = digest::Digest::Parse(dgst);
+      if (!d.ok()) continue;
+      absl::StatusOr<content::Info> info = c_.ContentStore().Info(c_.Context(), *d);
+      if (info.ok()) return std::optional<std::string>(dgst);
+      if (!IsNotFound(info.status())) return info.status();
+    }
+    return std::optional<std::string>();
+  }
+
+  absl::StatusOr<json> Record(const std::string& manifest) {
+    ASSIGN_OR_RETURN(json m, ReadJson(manifest));
+    if (!m.contains("config") || !m["config"].is_object()) {
+      return InvalidArgumentError(fmt::format("export: manifest {} has no config", manifest));
+    }
+    json layers = json::array();
+    if (m.contains("layers") && m["layers"].is_array()) {
+      for (const json& l : m["layers"]) {
+        if (l.is_object()) layers.push_back(BlobPath(l.value("digest", "")));
+      }
+    }
+    return json{{"Config", BlobPath(m["config"].value("digest", ""))},
+                {"RepoTags", json::array()},
+                {"Layers", std::move(layers)}};
+  }
+
+  const Client& c_;
+  platforms::Matcher matcher_;
+  std::vector<Entry> entries_;
+};
+
 // ctr's ociReferenceName: the tag of a parsable reference, else the name itself.
 std::string OciRefName(const std::string& name) {
   absl::StatusOr<reference::Reference> r = reference::Reference::Parse(name);
@@ -269,9 +396,13 @@ absl::Status Client::Export(int fd, const std::vector<std::string>& names,
   RETURN_IF_ERROR(ex.Init());
   json index = {
       {"schemaVersion", 2}, {"mediaType", kMediaTypeOCIIndex}, {"manifests", json::array()}};
+  DockerManifest docker(*this, options);
   for (const ImageRecord& rec : records) {
     const auto& t = rec.target();
     RETURN_IF_ERROR(ex.Walk(t.digest(), t.media_type(), t.size(), 0, /*required=*/true));
+    if (!options.skip_docker_manifest) {
+      RETURN_IF_ERROR(docker.Add(rec.name(), t.digest(), t.media_type()));
+    }
     json entry = {{"mediaType", t.media_type()}, {"digest", t.digest()}, {"size", t.size()}};
     json annotations = json::object();
     for (const auto& [k, v] : t.annotations()) annotations[k] = v;
@@ -282,6 +413,7 @@ absl::Status Client::Export(int fd, const std::vector<std::string>& names,
   }
   RETURN_IF_ERROR(ex.WriteFile("oci-layout", R"({"imageLayoutVersion":"1.0.0"})"));
   RETURN_IF_ERROR(ex.WriteFile("index.json", index.dump()));
+  if (!options.skip_docker_manifest) RETURN_IF_ERROR(ex.WriteFile("manifest.json", docker.Dump()));
   if (archive_write_close(a.get()) != ARCHIVE_OK) return ex.Error("close");
   return absl::OkStatus();
 }

@@ -21,6 +21,7 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -290,6 +291,33 @@ TEST_F(CtrPushExportTest, BerthExportCtrImport) {
   for (const testing::Blob* b : image_->ManifestBlobs()) {
     EXPECT_EQ(client_testing::ReadFile(dir + "/blobs/sha256/" + Hex(b->digest)), b->data);
   }
+  // Docker's manifest.json, for `docker load`: config and layers by path, the name as a tag.
+  json docker = json::parse(client_testing::ReadFile(dir + "/manifest.json"), nullptr, false);
+  ASSERT_TRUE(docker.is_array() && docker.size() == 1u) << docker.dump();
+  EXPECT_EQ(docker[0]["Config"], "blobs/sha256/" + Hex(image_->config.digest));
+  ASSERT_EQ(docker[0]["Layers"].size(), image_->layers.size()) << docker.dump();
+  for (size_t i = 0; i < image_->layers.size(); ++i) {
+    EXPECT_EQ(docker[0]["Layers"][i], "blobs/sha256/" + Hex(image_->layers[i].blob.digest));
+  }
+  EXPECT_EQ(docker[0]["RepoTags"], json::array({src})) << docker.dump();
+  // ctr's own export of the same image through the gateway writes the same manifest.json.
+  const std::string ctr_tar = suite_->Path(ns_ + "-by-ctr.tar");
+  const std::string ctr_dir = suite_->Path(ns_ + "-by-ctr");
+  r = Ctr({"images", "export", ctr_tar, src});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  ASSERT_EQ(mkdir(ctr_dir.c_str(), 0755), 0);
+  r = suite_->Run({"tar", "-xf", ctr_tar, "-C", ctr_dir});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(json::parse(client_testing::ReadFile(ctr_dir + "/manifest.json"), nullptr, false),
+            docker);
+  // --skip-manifest-json leaves it out, as ctr's flag does.
+  const std::string bare = suite_->Path(ns_ + "-bare.tar");
+  r = Berth({"images", "export", "--skip-manifest-json", bare, src});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  r = suite_->Run({"tar", "-tf", bare});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(Contains(r.out, "index.json")) << r.out;
+  EXPECT_FALSE(Contains(r.out, "manifest.json")) << r.out;
 
   const std::string other = ns_ + "-ctr";
   r = Ctr({"images", "import", tar}, other);
@@ -306,6 +334,35 @@ TEST_F(CtrPushExportTest, BerthExportCtrImport) {
   EXPECT_TRUE(Contains(r.err, "\"example.com/nope:1\"")) << r.err;
   EXPECT_NE(access(bad.c_str(), F_OK), 0);
   EXPECT_NE(access((bad + ".partial").c_str(), F_OK), 0);
+}
+
+// An index: manifest.json names the manifest of this host's platform, the only one a pull
+// fetched, exactly as ctr's export of the same image does.
+TEST_F(CtrPushExportTest, ExportOfAnIndexNamesThisPlatformsManifestInManifestJson) {
+  ASSERT_OK_AND_ASSIGN(testing::OciIndex index, testing::MultiPlatformIndex());
+  ASSERT_OK(registry_->Push("test/multi", "1.0", index));
+  const std::string src = Ref("test/multi");
+  RunResult r = Berth({"pull", "--plain-http", "--no-unpack", src});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  std::map<std::string, json> by;
+  for (const char* who : {"berth", "ctr"}) {
+    const std::string tar = suite_->Path(ns_ + "-" + who + ".tar");
+    const std::string dir = suite_->Path(ns_ + "-" + who);
+    r = std::string(who) == "berth" ? Berth({"images", "export", tar, src})
+                                    : Ctr({"images", "export", tar, src});
+    ASSERT_EQ(r.exit_code, 0) << who << ": " << r.out << r.err;
+    ASSERT_EQ(mkdir(dir.c_str(), 0755), 0);
+    r = suite_->Run({"tar", "-xf", tar, "-C", dir});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    by[who] = json::parse(client_testing::ReadFile(dir + "/manifest.json"), nullptr, false);
+  }
+  const json& docker = by["berth"];
+  ASSERT_TRUE(docker.is_array() && docker.size() == 1u) << docker.dump();
+  const testing::OciImage* amd64 = index.Find("linux", "amd64");
+  ASSERT_NE(amd64, nullptr);
+  EXPECT_EQ(docker[0]["Config"], "blobs/sha256/" + Hex(amd64->config.digest)) << docker.dump();
+  EXPECT_EQ(docker[0]["RepoTags"], json::array({src})) << docker.dump();
+  EXPECT_EQ(by["ctr"], docker);
 }
 
 TEST_F(CtrPushExportTest, BerthImportsADockerSaveArchive) {
