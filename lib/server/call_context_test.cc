@@ -100,6 +100,22 @@ class CallContextTest : public ::testing::Test {
     return stub_->Version(ctx, request, response);
   }
 
+  // Calls with the handler in `mode`, cancels once it runs, and says whether it saw that.
+  bool HandlerSeesTheClientCancel(Mode mode) {
+    service_.mode = mode;
+    grpc::ClientContext ctx;
+    std::future<void> started = service_.started.get_future();
+    std::thread caller([&] {
+      VersionResponse response;
+      Call(&ctx, &response);
+    });
+    started.wait();
+    ctx.TryCancel();
+    caller.join();
+    // The handler may still be finishing after the client saw the cancellation.
+    return testing::WaitFor([&] { return service_.saw_cancel.load(); });
+  }
+
   testing::TempDir dir_{"cctx"};
   EchoService service_;
   std::unique_ptr<Server> server_;
@@ -187,34 +203,13 @@ TEST_F(CallContextTest, MissingNamespaceWhenOptionalIsEmpty) {
 }
 
 TEST_F(CallContextTest, CancellationIsVisibleToTheHandler) {
-  service_.mode = Mode::kWaitForCancel;
-  grpc::ClientContext ctx;
-  std::future<void> started = service_.started.get_future();
-  std::thread caller([&] {
-    VersionResponse response;
-    Call(&ctx, &response);
-  });
-  started.wait();
-  ctx.TryCancel();
-  caller.join();
-  // The handler may still be finishing after the client saw the cancellation.
-  EXPECT_TRUE(testing::WaitFor([&] { return service_.saw_cancel.load(); }));
+  EXPECT_TRUE(HandlerSeesTheClientCancel(Mode::kWaitForCancel));
 }
 
 // The check asks gRPC at most once per millisecond (each ask plucks the completion queue);
 // a handler that asks millions of times still sees the cancellation.
 TEST_F(CallContextTest, CancellationIsSeenByAHandlerAskingInATightLoop) {
-  service_.mode = Mode::kSpinForCancel;
-  grpc::ClientContext ctx;
-  std::future<void> started = service_.started.get_future();
-  std::thread caller([&] {
-    VersionResponse response;
-    Call(&ctx, &response);
-  });
-  started.wait();
-  ctx.TryCancel();
-  caller.join();
-  EXPECT_TRUE(testing::WaitFor([&] { return service_.saw_cancel.load(); }));
+  EXPECT_TRUE(HandlerSeesTheClientCancel(Mode::kSpinForCancel));
 }
 
 TEST_F(CallContextTest, GrpcHandlerConvertsStatus) {
