@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
-#include <cstdlib>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -14,6 +13,7 @@
 
 #include "fmt/format.h"
 #include "gateway/event_filter.h"
+#include "lib/events/nats_message.h"
 #include "lib/filters/filters.h"
 #include "lib/status/grpc_status.h"
 #include "lib/status/status.h"
@@ -342,7 +342,7 @@ class JetStreamCursor final : public EventCursor {
       jsMsgMetaData_Destroy(meta);
       if (seq < next_) continue;  // Seen before a consumer reset.
       next_ = seq + 1;
-      absl::StatusOr<events::ReceivedEvent> event = Parse(msg);
+      absl::StatusOr<events::ReceivedEvent> event = events::ParseNatsMessage(msg);
       if (!event.ok()) continue;  // Not an Envelope: not one of ours.
       batch.events.push_back(events::StoredEvent{seq, *std::move(event)});
     }
@@ -424,28 +424,6 @@ class JetStreamCursor final : public EventCursor {
       natsStatus s = natsSubscription_NextMsg(msg, sub_, slice.count());
       if (s != NATS_TIMEOUT || slice >= left || interrupted_.load()) return s;
     }
-  }
-
-  // The message as an event (as lib/events' Subscriber parses them).
-  static absl::StatusOr<events::ReceivedEvent> Parse(natsMsg* msg) {
-    events::ReceivedEvent event;
-    const char* subject = natsMsg_GetSubject(msg);
-    event.subject = subject != nullptr ? subject : "";
-    const char** keys = nullptr;
-    int count = 0;
-    if (natsMsgHeader_Keys(msg, &keys, &count) == NATS_OK) {
-      for (int i = 0; i < count; ++i) {
-        const char* value = nullptr;
-        if (natsMsgHeader_Get(msg, keys[i], &value) == NATS_OK && value != nullptr) {
-          event.headers.emplace(keys[i], value);
-        }
-      }
-      free(keys);  // The array is ours; the strings belong to the message.
-    }
-    if (!event.envelope.ParseFromArray(natsMsg_GetData(msg), natsMsg_GetDataLength(msg))) {
-      return InvalidArgumentError(fmt::format("event on {:?}: not an Envelope", event.subject));
-    }
-    return event;
   }
 
   const std::shared_ptr<ReplayConnection> nats_;

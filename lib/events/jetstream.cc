@@ -159,7 +159,7 @@ absl::StatusOr<std::vector<StoredEvent>> ReplayStream(const std::string& url,
       return FromJs(s, code, "replay stream " + Quote(name) + " seq " + std::to_string(seq) + " on",
                     url);
     }
-    absl::StatusOr<ReceivedEvent> event = internal::ParseMessage(msg);
+    absl::StatusOr<ReceivedEvent> event = ParseNatsMessage(msg);
     natsMsg_Destroy(msg);
     if (!event.ok()) continue;  // Not an Envelope: not one of ours.
     events.push_back(StoredEvent{seq, std::move(event).value()});

@@ -2,9 +2,9 @@
 
 #include "lib/status/status.h"
 
-namespace berth::events::internal {
+namespace berth::events {
 
-absl::StatusOr<ReceivedEvent> ParseMessage(natsMsg* msg) {
+absl::StatusOr<ReceivedEvent> ParseNatsMessage(natsMsg* msg) {
   ReceivedEvent event;
   const char* subject = natsMsg_GetSubject(msg);
   event.subject = subject != nullptr ? subject : "";
@@ -28,4 +28,4 @@ absl::StatusOr<ReceivedEvent> ParseMessage(natsMsg* msg) {
   return event;
 }
 
-}  // namespace berth::events::internal
+}  // namespace berth::events

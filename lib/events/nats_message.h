@@ -1,4 +1,5 @@
-// Internal to lib/events: turning a received nats.c message into a ReceivedEvent.
+// Turning a received nats.c message into a ReceivedEvent: lib/events' subscribers and
+// JetStream readers, and the gateway's replay reader.
 //
 // Thread-safety: pure function (reads the message only).
 #ifndef BERTH_LIB_EVENTS_NATS_MESSAGE_H_
@@ -9,12 +10,12 @@
 #include "absl/status/statusor.h"
 #include "lib/events/subscriber.h"
 
-namespace berth::events::internal {
+namespace berth::events {
 
 // Subject, headers and parsed Envelope of `msg` (not consumed). InvalidArgument when the
 // payload is not an Envelope.
-absl::StatusOr<ReceivedEvent> ParseMessage(natsMsg* msg);
+absl::StatusOr<ReceivedEvent> ParseNatsMessage(natsMsg* msg);
 
-}  // namespace berth::events::internal
+}  // namespace berth::events
 
 #endif  // BERTH_LIB_EVENTS_NATS_MESSAGE_H_

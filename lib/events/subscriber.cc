@@ -26,7 +26,7 @@ struct Subscriber::Subscription {
 
   static void OnMessage(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) {
     auto* self = static_cast<Subscription*>(closure);
-    absl::StatusOr<ReceivedEvent> event = internal::ParseMessage(msg);
+    absl::StatusOr<ReceivedEvent> event = ParseNatsMessage(msg);
     natsMsg_Destroy(msg);
     std::lock_guard<std::mutex> lock(self->mu);
     if (self->owner == nullptr) return;
