@@ -47,9 +47,9 @@ class JetStreamReplayTest : public ::testing::Test {
     publisher_.reset();
   }
 
-  void StartServer(ReplayOptions options = {}) {
+  void StartServer(ReplayOptions options = {}, const std::string& stream = "berth-events") {
     service_ = std::make_unique<GatewayAdminService>(
-        nullptr, JetStreamEventSource(nats_.Url(), "berth-events"), nullptr, options);
+        nullptr, JetStreamEventSource(nats_.Url(), stream), nullptr, options);
     const std::string addr = "unix://" + dir_.path() + "/admin.sock";
     grpc::ServerBuilder builder;
     builder.AddListeningPort(addr, grpc::InsecureServerCredentials());
@@ -177,15 +177,7 @@ TEST_F(JetStreamReplayTest, FollowDeliversANewEventAsItIsStored) {
 }
 
 TEST_F(JetStreamReplayTest, MissingStreamIsNotFoundAndNoServerIsUnavailable) {
-  service_ = std::make_unique<GatewayAdminService>(
-      nullptr, JetStreamEventSource(nats_.Url(), "no-such-stream"), nullptr);
-  const std::string addr = "unix://" + dir_.path() + "/admin.sock";
-  grpc::ServerBuilder builder;
-  builder.AddListeningPort(addr, grpc::InsecureServerCredentials());
-  builder.RegisterService(service_.get());
-  server_ = builder.BuildAndStart();
-  ASSERT_NE(server_, nullptr);
-  stub_ = v1::GatewayAdmin::NewStub(grpc::CreateChannel(addr, grpc::InsecureChannelCredentials()));
+  StartServer({}, "no-such-stream");
   grpc::Status st;
   EXPECT_TRUE(ReadAll(0, {}, &st).empty());
   EXPECT_EQ(st.error_code(), grpc::StatusCode::NOT_FOUND) << st.error_message();

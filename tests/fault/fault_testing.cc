@@ -178,6 +178,14 @@ absl::StatusOr<Envelope> NextWithin(EventStream& stream, std::chrono::millisecon
   return absl::DeadlineExceededError("no event within the timeout");
 }
 
+std::unique_ptr<Client> FaultSuite::NewClient(const std::string& ns) const {
+  ClientOptions options;
+  options.fifo_dir = Path("fifo");
+  auto client = std::make_unique<Client>(socket(), options);
+  *client = client->WithNamespace(ns);
+  return client;
+}
+
 absl::StatusOr<Image> ImportArchive(const Client& client, const std::string& archive) {
   int fd = ::open(archive.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return ErrnoToStatus("open", archive, errno);

@@ -21,6 +21,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -75,6 +76,9 @@ class FaultSuite {
   absl::StatusOr<double> Metric(const std::string& name, const std::string& metric);
 
   client_testing::LocalSuite& local() { return suite_; }
+
+  // A client of the gateway in namespace `ns`, its FIFOs under the suite's root.
+  std::unique_ptr<Client> NewClient(const std::string& ns) const;
 
  private:
   absl::Status KillAndWait(const std::string& name, int sig);

@@ -51,10 +51,7 @@ class NatsOutageTest : public ::testing::Test {
     if (!client_testing::IsRoot()) GTEST_SKIP() << "needs root (overlay mounts, runc)";
     ASSERT_EQ(client_testing::MissingBinaries(), "");
     ASSERT_OK(suite_.Start());
-    ClientOptions options;
-    options.fifo_dir = suite_.Path("fifo");
-    client_ = std::make_unique<Client>(suite_.socket(), options);
-    *client_ = client_->WithNamespace(kNs);
+    client_ = suite_.NewClient(kNs);
     channel_ = grpc::CreateChannel("unix://" + suite_.socket(), grpc::InsecureChannelCredentials());
     events_ = events_pb::Events::NewStub(channel_);
   }

@@ -300,10 +300,8 @@ class StartCrashTest : public ::testing::Test {
     if (!client_testing::IsRoot()) GTEST_SKIP() << "needs root (overlay mounts, runc)";
     ASSERT_EQ(client_testing::MissingBinaries(), "");
     ASSERT_OK(suite_.Start());
-    ClientOptions options;
-    options.fifo_dir = suite_.Path("fifo");
-    client_ = std::make_unique<Client>(suite_.socket(), options);
-    *client_ = client_->WithNamespace(kNs).WithTimeout(60s);
+    client_ = suite_.NewClient(kNs);
+    *client_ = client_->WithTimeout(60s);
     ASSERT_OK(client_testing::WriteBusyboxArchive(suite_.Path("busybox.tar"), kImage).status());
     ASSERT_OK_AND_ASSIGN(Image image, ImportArchive(*client_, suite_.Path("busybox.tar")));
     image_.emplace(image);
