@@ -207,6 +207,13 @@ std::string Registry::Reference(const std::string& repo, const std::string& tag)
 
 std::string Registry::Logs() const { return ReadAll(dir_.Path("registry.log")); }
 
+std::string Registry::LogsWith(const std::string& needle,
+                               std::chrono::milliseconds timeout) const {
+  std::string logs;
+  WaitFor([&] { return (logs = Logs()).find(needle) != std::string::npos; }, timeout);
+  return logs;
+}
+
 absl::StatusOr<HttpReply> Registry::Request(const std::string& method, const std::string& path,
                                             const std::string& body,
                                             const std::vector<std::string>& headers) {

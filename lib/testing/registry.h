@@ -81,6 +81,10 @@ class Registry {
   // The registry's storage directory and its log so far.
   std::string storage() const { return dir_.Path("data"); }
   std::string Logs() const;
+  // The log once it contains `needle` (or as it is after `timeout`). The registry logs a
+  // request after it has answered it, so a client can be done before its line is written.
+  std::string LogsWith(const std::string& needle,
+                       std::chrono::milliseconds timeout = std::chrono::seconds(5)) const;
   // pid of the registry process.
   pid_t pid() const { return child_->Pid(); }
 

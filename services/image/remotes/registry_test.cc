@@ -164,10 +164,11 @@ TEST_F(RemotesRegistryTest, ResolveAndFetchImage) {
                        FetchAll(ctx, *fetcher, DescOf(image_.config), 1 << 20));
   EXPECT_EQ(config_bytes, image_.config.data);
   // One kept-alive connection served the resolves and both fetches, one after the other.
+  const std::string logs =
+      registry_->LogsWith("\"GET /v2/test/busybox/blobs/" + image_.config.digest);
   std::vector<std::string> manifest_peers =
-      RemoteAddrs(registry_->Logs(), "/manifests/" + image_.manifest.digest);
-  std::vector<std::string> config_peers =
-      RemoteAddrs(registry_->Logs(), "/blobs/" + image_.config.digest);
+      RemoteAddrs(logs, "/manifests/" + image_.manifest.digest);
+  std::vector<std::string> config_peers = RemoteAddrs(logs, "/blobs/" + image_.config.digest);
   ASSERT_EQ(manifest_peers.size(), 2u);  // HEAD (resolve by digest) and GET
   ASSERT_EQ(config_peers.size(), 1u);
   EXPECT_EQ(manifest_peers[0], manifest_peers[1]);
@@ -538,17 +539,18 @@ TEST_F(RemotesRegistryTest, DeadMirrorFallsBackToUpstream) {
   EXPECT_EQ(r.descriptor.digest.ToString(), image_.manifest.digest);
   // (The fixture's own push PUT the tag on both registries; resolving is a HEAD.)
   std::string tag_request = "\"HEAD /v2/test/busybox/manifests/1.0";
-  EXPECT_THAT(registry_->Logs(), HasSubstr(tag_request));
+  const std::string upstream_logs = registry_->LogsWith(tag_request);
+  EXPECT_THAT(upstream_logs, HasSubstr(tag_request));
   EXPECT_THAT(mirror->Logs(), ::testing::Not(HasSubstr(tag_request)));
-  EXPECT_THAT(registry_->Logs(), HasSubstr("http.request.useragent=berth/0.1"));
+  EXPECT_THAT(upstream_logs, HasSubstr("http.request.useragent=berth/0.1"));
 
   // Fetch: the dead mirror fails, the live mirror serves, with ?ns=<registry host>.
   ASSERT_OK_AND_ASSIGN(auto fetcher, resolver.NewFetcher(ctx, ref));
   ASSERT_OK_AND_ASSIGN(std::string layer, FetchAll(ctx, *fetcher, DescOf(Layer()), 64 << 20));
   EXPECT_TRUE(layer == Layer().data);
-  std::string mirror_logs = mirror->Logs();
-  EXPECT_THAT(mirror_logs, HasSubstr("/v2/test/busybox/blobs/" + Layer().digest));
   std::string ns = "ns=127.0.0.1%3A" + std::to_string(registry_->port());
+  std::string mirror_logs = mirror->LogsWith(ns);
+  EXPECT_THAT(mirror_logs, HasSubstr("/v2/test/busybox/blobs/" + Layer().digest));
   EXPECT_THAT(mirror_logs, HasSubstr(ns));
 
   // A blob no endpoint has: NotFound from the upstream, with every endpoint's failure listed.
